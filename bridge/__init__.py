@@ -1,0 +1,1 @@
+"""Soundalike's bridge: the composition root, config, command line and OSC server."""

@@ -1,0 +1,262 @@
+"""The ``soundalike`` command line.  One place (``main``) turns errors into messages and exit codes.
+
+Importing this module imports neither TensorFlow nor librosa: ``soundalike --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from .errors import UserError
+
+EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # bad usage: exit 2 with argparse's message
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ASPECT=WEIGHT, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR",
+                        help="data folder (index, models, state); default: $SOUNDALIKE_DATA_DIR "
+                             "or the per-user data folder")
+    parser = _Parser(prog="soundalike",
+                     description="Find samples that sound alike; answers DAWs over OSC.")
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("index", parents=[common], help="index folders once and exit")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+
+    p = sub.add_parser("similar", parents=[common], help="the samples most similar to FILE")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-n", dest="count", type=_positive_int, default=10, metavar="K",
+                   help="number of results (default 10)")
+    p.add_argument("--json", action="store_true", help="one JSON object per FILE per line")
+    p.add_argument("--mode", help="weight one aspect only (see `soundalike status`)")
+    p.add_argument("--weight", action="append", type=_weight, default=[],
+                   metavar="ASPECT=W", help="weight of an aspect (repeatable)")
+    p.add_argument("--local", action="store_true",
+                   help="never ask a running daemon; work in this process")
+
+    p = sub.add_parser("train", parents=[common], help="train the encoder on your samples")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N")
+    p.add_argument("--kind", default=None, help="model kind to train (default: the best one)")
+
+    p = sub.add_parser("status", parents=[common], help="what is indexed, pending and failed")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): exit quietly
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            return EXIT_OK
+    except UserError as exc:
+        print(f"soundalike: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except Exception as exc:
+        from engine import AudioError, ModelError, QueryError, StoreError
+
+        if isinstance(exc, (QueryError, StoreError, ModelError, AudioError, OSError)):
+            print(f"soundalike: {_message(exc)}", file=sys.stderr)
+            return EXIT_USER
+        raise
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
+
+
+# -- commands ---------------------------------------------------------------------------
+def _library(args, **kwargs):
+    from engine import Library
+
+    from .paths import data_dir, model_override
+
+    return Library(data_dir(args.data_dir), model_dir=model_override(), **kwargs)
+
+
+def cmd_index(args) -> int:
+    folders = [os.path.abspath(f) for f in args.folders]
+    for f in folders:
+        if not os.path.isdir(f):
+            raise UserError(f"no such folder: {f}")
+    lib = _library(args)
+    bar = ProgressBar("indexing") if sys.stderr.isatty() else None
+    try:
+        summary = lib.index(folders, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+        lib.close()
+    for path, reason in summary.failures:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(f"indexed {summary.indexed}, skipped {summary.unchanged} unchanged, "
+          f"failed {summary.failed}, removed {summary.removed}")
+    return EXIT_OK
+
+
+def cmd_similar(args) -> int:
+    weights = dict(args.weight)
+    queries = [os.path.abspath(f) for f in args.files]
+    answers = None
+    if not args.local:
+        from .client import ask_daemon
+
+        answers = ask_daemon(queries, args.count, data_dir_arg=args.data_dir, mode=args.mode,
+                             weights=weights)
+    if answers is None:
+        lib = _library(args)
+        try:
+            answers = []
+            for q in queries:
+                answers.append((q, [(r.path, r.score) for r in
+                                    lib.similar(q, args.count, mode=args.mode,
+                                                weights=weights)]))
+        finally:
+            lib.close()
+    for q, results in answers:
+        if args.json:
+            print(json.dumps({"query": q, "results": [{"path": p, "score": round(s, 6)}
+                                                      for p, s in results]},
+                             ensure_ascii=False), flush=True)
+        else:
+            print(q)
+            for rank, (p, s) in enumerate(results, 1):
+                print(f"  {rank:3d}  {s:.3f}  {p}")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from engine.pipeline import scan
+    from engine.service import activate_model
+    from engine.training import DEFAULT_KIND, TrainingError, train_model
+
+    from .paths import data_dir
+
+    folders = [os.path.abspath(f) for f in args.folders]
+    for f in folders:
+        if not os.path.isdir(f):
+            raise UserError(f"no such folder: {f}")
+    paths = list(scan(folders))
+    kind = args.kind or DEFAULT_KIND
+    ddir = data_dir(args.data_dir)
+    print(f"training a {kind} model on {len(paths)} files", file=sys.stderr)
+    bar = ProgressBar("reading") if sys.stderr.isatty() else None
+
+    def on_epoch(epoch, epochs, logs):
+        parts = ", ".join(f"{k} {v:.5f}" for k, v in sorted(logs.items()))
+        print(f"epoch {epoch}/{epochs}: {parts}", file=sys.stderr, flush=True)
+
+    def on_load(done, total):
+        if bar:
+            bar.update(done, total)
+            if done == total:
+                bar.close()
+
+    from engine.service import ensure_private_dir
+
+    try:
+        name, _ = train_model(kind, paths, epochs=args.epochs or 10,
+                              models_dir=ensure_private_dir(ddir / "models"),
+                              on_epoch=on_epoch, on_load=on_load)
+    except TrainingError as exc:
+        raise UserError(str(exc)) from None
+    activate_model(ddir, name)
+    print(f"trained model {name}; it is now in use (re-index to re-embed)")
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from .client import daemon_status
+
+    lib = _library(args)
+    try:
+        info = lib.status()
+        info["failures"] = [{"path": p, "reason": r} for p, r in lib.store.failures()]
+    finally:
+        lib.close()
+    live = daemon_status(data_dir_arg=args.data_dir)
+    info["daemon"] = live is not None
+    info["pending"] = live["pending"] if live else info.get("stale", 0)
+    info["state"] = live["state"] if live else "stopped"
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"indexed  {info['indexed']}")
+    print(f"pending  {info['pending']}")
+    print(f"failed   {info['failed']}")
+    print(f"offline  {info['offline']}")
+    print(f"state    {info['state']}")
+    print(f"model    {info['model_id']}  ({info['model_dir']})")
+    print(f"data dir {info['data_dir']}")
+    for f in info["failures"]:
+        print(f"failed: {f['path']}: {f['reason']}")
+    return EXIT_OK
+
+
+COMMANDS = {"index": cmd_index, "similar": cmd_similar, "train": cmd_train,
+            "status": cmd_status}
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (used only when stderr is a terminal)."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width, self._shown = label, width, False
+
+    def update(self, done: int, total: int) -> None:
+        frac = done / total if total else 1.0
+        filled = int(frac * self.width)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+                         f"{done}/{total}")
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+            self._shown = False

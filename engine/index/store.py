@@ -1,0 +1,303 @@
+"""The persisted index: one SQLite database (WAL, every write one transaction).
+
+One row per file: path, size, mtime, a content fingerprint, the model that embedded it and the
+L2-normalised embedding (float32 bytes) or, for a file that could not be read, the reason.  Row
+ids are stable across renames and moves, so they double as the search index's keys.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    model_id    TEXT,
+    embedding   BLOB,
+    error       TEXT,
+    offline     INTEGER NOT NULL DEFAULT 0,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_fingerprint ON files (fingerprint, size);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """The index database cannot be opened or written (read-only, disk full, corrupt)."""
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    status: str
+    model_id: str | None
+    error: str | None
+    offline: bool
+
+
+class Store:
+    """Thread-safe access to the index database (one connection guarded by a lock)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False,
+                                       isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._tx() as db:
+                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                    db.execute(stmt)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                           (str(SCHEMA_VERSION),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the index at {self.path}: {exc}") from None
+
+    # -- plumbing -------------------------------------------------------------------------
+    class _Tx:
+        def __init__(self, store: "Store") -> None:
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._lock.acquire()
+            try:
+                self.store._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.store._lock.release()
+                raise
+            return self.store._db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            try:
+                if exc_type is None:
+                    self.store._db.execute("COMMIT")
+                else:
+                    self.store._db.execute("ROLLBACK")
+            finally:
+                self.store._lock.release()
+
+    def _tx(self) -> "Store._Tx":
+        return Store._Tx(self)
+
+    def _write(self, fn, *args):
+        try:
+            with self._tx() as db:
+                return fn(db, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from None
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from None
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+
+    # -- meta -----------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(lambda db: db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value)))
+
+    # -- reads ----------------------------------------------------------------------------
+    _ENTRY_COLS = "id, path, size, mtime_ns, fingerprint, status, model_id, error, offline"
+
+    @staticmethod
+    def _entry(row: tuple) -> Entry:
+        return Entry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                     bool(row[8]))
+
+    def get(self, path: str) -> Entry | None:
+        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE path = ?", (path,))
+        return self._entry(rows[0]) if rows else None
+
+    def entries(self, *, under: str | None = None) -> list[Entry]:
+        if under is None:
+            rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files")
+        else:
+            prefix = under.rstrip(os.sep) + os.sep
+            rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE substr(path, 1, ?) = ?",
+                              (len(prefix), prefix))
+        return [self._entry(r) for r in rows]
+
+    def find_by_fingerprint(self, fingerprint: str, size: int) -> list[Entry]:
+        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE fingerprint = ? AND size = ?",
+                          (fingerprint, size))
+        return [self._entry(r) for r in rows]
+
+    def embedding(self, path: str, model_id: str) -> np.ndarray | None:
+        rows = self._read("SELECT embedding FROM files WHERE path = ? AND model_id = ? "
+                          "AND status = 'ok'", (path, model_id))
+        return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
+
+    def iter_embeddings(self, model_id: str, *,
+                        chunk: int = 50_000) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
+        """(ids, paths, vectors) in chunks, for online rows embedded by ``model_id``."""
+        last = -1
+        while True:
+            rows = self._read("SELECT id, path, embedding FROM files WHERE model_id = ? AND "
+                              "status = 'ok' AND offline = 0 AND id > ? ORDER BY id LIMIT ?",
+                              (model_id, last, chunk))
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+            yield ids, [r[1] for r in rows], vecs
+            last = int(ids[-1])
+
+    def counts(self, model_id: str | None = None) -> dict[str, int]:
+        rows = self._read(
+            "SELECT "
+            " SUM(status = 'ok' AND offline = 0 AND (? IS NULL OR model_id = ?)),"
+            " SUM(status = 'failed' AND offline = 0),"
+            " SUM(offline = 1),"
+            " SUM(status = 'ok' AND offline = 0 AND ? IS NOT NULL AND model_id IS NOT ?),"
+            " COUNT(*) FROM files", (model_id, model_id, model_id, model_id))
+        ok, failed, offline, stale, total = (int(x or 0) for x in rows[0])
+        return {"indexed": ok, "failed": failed, "offline": offline, "stale": stale,
+                "total": total}
+
+    def failures(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._read(
+            "SELECT path, error FROM files WHERE status = 'failed' ORDER BY path")]
+
+    # -- writes (each call one transaction) -------------------------------------------------
+    def put_embeddings(self, items: Iterable[tuple[FileStat, np.ndarray]],
+                       model_id: str) -> list[int]:
+        """Insert or replace embedded files; returns their row ids (stable for a known path)."""
+        now = time.time()
+
+        def go(db):
+            ids = []
+            for stat, vec in items:
+                blob = np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+                row = db.execute(
+                    "INSERT INTO files (path, size, mtime_ns, fingerprint, status, model_id,"
+                    " embedding, error, offline, updated_at) VALUES (?,?,?,?, 'ok', ?,?, NULL, 0, ?)"
+                    " ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+                    " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
+                    " status='ok', model_id=excluded.model_id, embedding=excluded.embedding,"
+                    " error=NULL, offline=0, updated_at=excluded.updated_at RETURNING id",
+                    (stat.path, stat.size, stat.mtime_ns, stat.fingerprint, model_id, blob,
+                     now)).fetchone()
+                ids.append(int(row[0]))
+            return ids
+
+        return self._write(go)
+
+    def put_failures(self, items: Iterable[tuple[FileStat, str]]) -> None:
+        now = time.time()
+
+        def go(db):
+            for stat, reason in items:
+                db.execute(
+                    "INSERT INTO files (path, size, mtime_ns, fingerprint, status, model_id,"
+                    " embedding, error, offline, updated_at) VALUES (?,?,?,?, 'failed', NULL,"
+                    " NULL, ?, 0, ?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+                    " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
+                    " status='failed', model_id=NULL, embedding=NULL, error=excluded.error,"
+                    " offline=0, updated_at=excluded.updated_at",
+                    (stat.path, stat.size, stat.mtime_ns, stat.fingerprint, reason, now))
+
+        self._write(go)
+
+    def touch(self, stat: FileStat) -> None:
+        """Record a new size/mtime for a file whose content fingerprint did not change."""
+        self._write(lambda db: db.execute(
+            "UPDATE files SET size = ?, mtime_ns = ?, offline = 0 WHERE path = ?",
+            (stat.size, stat.mtime_ns, stat.path)))
+
+    def remove(self, paths: Iterable[str]) -> list[int]:
+        """Delete rows by path; returns the removed row ids."""
+        def go(db):
+            ids = []
+            for p in paths:
+                row = db.execute("DELETE FROM files WHERE path = ? RETURNING id", (p,)).fetchone()
+                if row:
+                    ids.append(int(row[0]))
+            return ids
+
+        return self._write(go)
+
+    def remove_under(self, folder: str) -> list[int]:
+        prefix = folder.rstrip(os.sep) + os.sep
+        return [int(r[0]) for r in self._write(lambda db: db.execute(
+            "DELETE FROM files WHERE substr(path, 1, ?) = ? RETURNING id",
+            (len(prefix), prefix)).fetchall())]
+
+    def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
+        """Rename a file, or every file under a folder; keeps ids and embeddings.
+
+        Returns ``(id, old_path, new_path)`` for each row moved.  A row already at a target path
+        is replaced by the moved one.
+        """
+        old_prefix = old.rstrip(os.sep) + os.sep
+        new_prefix = new.rstrip(os.sep) + os.sep
+
+        def go(db):
+            rows = db.execute("SELECT id, path FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+                              (old, len(old_prefix), old_prefix)).fetchall()
+            moved = []
+            for rid, path in rows:
+                target = new if path == old else new_prefix + path[len(old_prefix):]
+                db.execute("DELETE FROM files WHERE path = ? AND id != ?", (target, rid))
+                db.execute("UPDATE files SET path = ?, offline = 0 WHERE id = ?", (target, rid))
+                moved.append((int(rid), path, target))
+            return moved
+
+        return self._write(go)
+
+    def set_offline(self, folder: str, offline: bool) -> int:
+        prefix = folder.rstrip(os.sep) + os.sep
+        return self._write(lambda db: db.execute(
+            "UPDATE files SET offline = ? WHERE substr(path, 1, ?) = ? AND offline != ?",
+            (int(offline), len(prefix), prefix, int(offline))).rowcount)
+
+
+def _describe(exc: sqlite3.Error, path: Path) -> str:
+    msg = str(exc)
+    if "readonly" in msg or "read-only" in msg:
+        return f"the index at {path} is read-only ({msg})"
+    if "full" in msg:
+        return f"no space left for the index at {path} ({msg})"
+    return f"index database error at {path}: {msg}"

@@ -1,0 +1,154 @@
+"""Decode -> features -> batched embedding: the indexing pipeline.
+
+Decoding and feature extraction (pure numpy/librosa, releasing the GIL much of the time) run in a
+small bounded thread pool, a few files ahead of the encoder, so reading overlaps inference; the
+encoder itself runs on the calling thread in batches.
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .audio import AudioError, file_fingerprint, is_audio_name, load_audio
+from .features import l2_normalise
+from .index.store import FileStat
+from .model.base import Encoder
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of embedding one file: a vector, or the reason it failed."""
+    stat: FileStat
+    vector: np.ndarray | None = None
+    error: str | None = None
+
+
+def stat_file(path: str) -> FileStat:
+    """Size, mtime and content fingerprint of ``path`` (raises OSError)."""
+    st = os.stat(path)
+    return FileStat(path, st.st_size, st.st_mtime_ns, file_fingerprint(path, size=st.st_size))
+
+
+def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: False
+         ) -> Iterator[str]:
+    """Absolute paths of the audio files under ``folders``, recursively.
+
+    Follows symbolic links to folders, but never into a folder already visited (symlink loops
+    are harmless); folders named like audio files are not files and are descended into, not
+    returned; unreadable folders are skipped.
+    """
+    seen: set[tuple[int, int]] = set()
+    stack = [os.path.abspath(f) for f in folders]
+    while stack:
+        if should_stop():
+            return
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen or not stat_mod.S_ISDIR(st.st_mode):
+            continue
+        seen.add(ident)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files: ._AppleDouble, .DS_Store, editors' temp files
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subdirs.append(entry.path)
+                elif is_audio_name(entry.name) and entry.is_file(follow_symlinks=True):
+                    yield entry.path
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
+
+
+def prepare(encoder: Encoder, path: str) -> tuple[FileStat | None, np.ndarray | None, str | None]:
+    """Stat, decode and featurise one file: (stat, features, None) or (stat, None, reason)."""
+    try:
+        st = stat_file(path)
+    except OSError as exc:
+        return None, None, f"cannot read file: {exc.strerror or exc}"
+    try:
+        y = load_audio(path)
+        feats = encoder.features(y)
+    except AudioError as exc:
+        return st, None, exc.reason
+    except MemoryError:
+        return st, None, "out of memory while decoding"
+    except Exception as exc:  # a decoder bug must not stop the indexing of the rest
+        return st, None, f"could not decode ({type(exc).__name__}: {exc})"
+    if not np.all(np.isfinite(feats)):
+        feats = np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
+    return st, feats, None
+
+
+def embed_features(encoder: Encoder, feats: np.ndarray) -> np.ndarray:
+    """Batch of features -> L2-normalised (per aspect) embeddings, shape (n, dim)."""
+    vecs = encoder.embed(np.asarray(feats, dtype=np.float32))
+    return l2_normalise(vecs, aspects=encoder.aspects.values())
+
+
+def embed_files(encoder: Encoder, paths: Iterable[str], *, batch_size: int = 32,
+                threads: int = 1, lookahead: int | None = None,
+                stop: threading.Event | None = None) -> Iterator[Outcome]:
+    """Embed ``paths`` in batches; yields one :class:`Outcome` per file, in batch order.
+
+    ``threads`` bounds the decoding pool; at most ``lookahead`` files (default two batches)
+    are decoded ahead of the encoder, which bounds memory.  Setting ``stop`` ends the
+    iteration after the batch in progress.
+    """
+    lookahead = lookahead or 2 * batch_size
+    pending: deque[Future] = deque()
+    it = iter(paths)
+    with ThreadPoolExecutor(max_workers=max(1, threads),
+                            thread_name_prefix="soundalike-decode") as pool:
+        def fill() -> None:
+            while len(pending) < lookahead:
+                try:
+                    p = next(it)
+                except StopIteration:
+                    return
+                pending.append(pool.submit(prepare, encoder, p))
+
+        fill()
+        try:
+            while pending:
+                if stop is not None and stop.is_set():
+                    return
+                batch_stats, batch_feats = [], []
+                while pending and len(batch_feats) < batch_size:
+                    st, feats, err = pending.popleft().result()
+                    fill()
+                    if err is not None:
+                        if st is not None:
+                            yield Outcome(st, error=err)
+                        continue
+                    batch_stats.append(st)
+                    batch_feats.append(feats)
+                if batch_feats:
+                    try:
+                        vecs = embed_features(encoder, np.stack(batch_feats))
+                    except Exception as exc:  # a model failure fails the batch, not the run
+                        for st in batch_stats:
+                            yield Outcome(st, error=f"encoder failed ({type(exc).__name__}: {exc})")
+                        continue
+                    for st, vec in zip(batch_stats, vecs):
+                        yield Outcome(st, vector=vec)
+        finally:
+            for fut in pending:
+                fut.cancel()

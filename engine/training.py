@@ -1,0 +1,76 @@
+"""Training an encoder on a user's own samples (``soundalike train``)."""
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .model.base import Encoder
+
+#: kind -> "module:function" with signature train_files(paths, *, epochs, on_epoch, on_load)
+TRAINERS: dict[str, str] = {
+    "autoencoder": "engine.model.autoencoder:train_files",
+}
+DEFAULT_KIND = "autoencoder"
+
+
+class TrainingError(Exception):
+    """Training cannot start or failed (too few files, unknown kind)."""
+
+
+def train_model(kind: str, paths: list[str], *, epochs: int, models_dir: str | os.PathLike,
+                on_epoch: Callable[[int, int, dict], None] | None = None,
+                on_load: Callable[[int, int], None] | None = None,
+                stop: threading.Event | None = None) -> tuple[str, Encoder]:
+    """Train an encoder of ``kind`` on ``paths`` and save it under ``models_dir``.
+
+    Returns (the model directory's name, the encoder).  The model is written to a temporary
+    folder first and moved into place whole.
+    """
+    if kind not in TRAINERS:
+        raise TrainingError(f"unknown model kind {kind!r} (kinds: {', '.join(sorted(TRAINERS))})")
+    if len(paths) < 2:
+        raise TrainingError(f"need at least 2 audio files to train, found {len(paths)}")
+    module_name, func = TRAINERS[kind].split(":")
+    trainer = getattr(importlib.import_module(module_name), func)
+    encoder = trainer(paths, epochs=epochs, on_epoch=on_epoch, on_load=on_load)
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir))
+    try:
+        encoder.save(tmp)
+        name = encoder.model_id
+        target = models_dir / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return name, encoder
+
+
+def load_features(paths: list[str], featurise: Callable[[np.ndarray], np.ndarray], *,
+                  on_load: Callable[[int, int], None] | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Decode and featurise ``paths``, skipping unreadable files; (features, used paths)."""
+    from .audio import AudioError, load_audio
+
+    feats, used = [], []
+    for i, p in enumerate(paths, 1):
+        try:
+            feats.append(featurise(load_audio(p)))
+            used.append(p)
+        except AudioError:
+            pass
+        if on_load is not None:
+            on_load(i, len(paths))
+    if len(feats) < 2:
+        raise TrainingError(f"need at least 2 readable audio files to train, found {len(feats)}")
+    return np.stack(feats).astype(np.float32), used
