@@ -72,7 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, pending and failed")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("serve", parents=[common],
+                       help="the daemon: index and watch folders, answer OSC")
+    p.add_argument("folders", nargs="*", metavar="FOLDER")
+    p.add_argument("--osc-host", metavar="HOST", help="listen address (default 127.0.0.1)")
+    p.add_argument("--osc-port", metavar="PORT", type=_port, help="OSC port (default 9000)")
+    p.add_argument("--reply-port", metavar="PORT", type=_port,
+                   help="send replies to this port instead of the request's source port")
+
+    p = sub.add_parser("service", help="run `serve` as a background service at login")
+    p.add_argument("action", choices=["install", "uninstall", "status"])
+    p.add_argument("folders", nargs="*", metavar="FOLDER",
+                   help="folders for the service's `serve` (install only)")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--no-start", action="store_true",
+                   help="write the service file only; do not enable or start it")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,8 +264,20 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    from .app import serve
+
+    return serve(args)
+
+
+def cmd_service(args) -> int:
+    from .autostart import service_command
+
+    return service_command(args)
+
+
 COMMANDS = {"index": cmd_index, "similar": cmd_similar, "train": cmd_train,
-            "status": cmd_status}
+            "status": cmd_status, "serve": cmd_serve, "service": cmd_service}
 
 
 class ProgressBar:

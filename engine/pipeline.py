@@ -28,6 +28,7 @@ class Outcome:
     stat: FileStat
     vector: np.ndarray | None = None
     error: str | None = None
+    reused: bool = False  # the vector came from identical content already known
 
 
 def stat_file(path: str) -> FileStat:
@@ -77,24 +78,35 @@ def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: Fa
         stack.extend(reversed(subdirs))
 
 
-def prepare(encoder: Encoder, path: str) -> tuple[FileStat | None, np.ndarray | None, str | None]:
-    """Stat, decode and featurise one file: (stat, features, None) or (stat, None, reason)."""
+def prepare(encoder: Encoder, path: str,
+            reuse: Callable[[FileStat], np.ndarray | None] | None = None
+            ) -> tuple[FileStat | None, np.ndarray | None, str | None, np.ndarray | None]:
+    """Stat, decode and featurise one file.
+
+    Returns (stat, features, None, None), or (stat, None, reason, None) for a file that cannot
+    be read, or (stat, None, None, vector) when ``reuse(stat)`` already knows its embedding
+    (same content seen before: a copy, or a move seen as delete + create).
+    """
     try:
         st = stat_file(path)
     except OSError as exc:
-        return None, None, f"cannot read file: {exc.strerror or exc}"
+        return None, None, f"cannot read file: {exc.strerror or exc}", None
+    if reuse is not None:
+        known = reuse(st)
+        if known is not None:
+            return st, None, None, known
     try:
         y = load_audio(path)
         feats = encoder.features(y)
     except AudioError as exc:
-        return st, None, exc.reason
+        return st, None, exc.reason, None
     except MemoryError:
-        return st, None, "out of memory while decoding"
+        return st, None, "out of memory while decoding", None
     except Exception as exc:  # a decoder bug must not stop the indexing of the rest
-        return st, None, f"could not decode ({type(exc).__name__}: {exc})"
+        return st, None, f"could not decode ({type(exc).__name__}: {exc})", None
     if not np.all(np.isfinite(feats)):
         feats = np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
-    return st, feats, None
+    return st, feats, None, None
 
 
 def embed_features(encoder: Encoder, feats: np.ndarray) -> np.ndarray:
@@ -105,12 +117,17 @@ def embed_features(encoder: Encoder, feats: np.ndarray) -> np.ndarray:
 
 def embed_files(encoder: Encoder, paths: Iterable[str], *, batch_size: int = 32,
                 threads: int = 1, lookahead: int | None = None,
-                stop: threading.Event | None = None) -> Iterator[Outcome]:
+                stop: threading.Event | None = None,
+                lock: threading.Lock | None = None,
+                reuse: Callable[[FileStat], np.ndarray | None] | None = None
+                ) -> Iterator[Outcome]:
     """Embed ``paths`` in batches; yields one :class:`Outcome` per file, in batch order.
 
     ``threads`` bounds the decoding pool; at most ``lookahead`` files (default two batches)
     are decoded ahead of the encoder, which bounds memory.  Setting ``stop`` ends the
-    iteration after the batch in progress.
+    iteration after the batch in progress.  ``lock``, when given, is held around each call of
+    the encoder (so that other threads may share it between batches).  ``reuse`` (see
+    :func:`prepare`) lets known content skip decoding and the encoder.
     """
     lookahead = lookahead or 2 * batch_size
     pending: deque[Future] = deque()
@@ -123,7 +140,7 @@ def embed_files(encoder: Encoder, paths: Iterable[str], *, batch_size: int = 32,
                     p = next(it)
                 except StopIteration:
                     return
-                pending.append(pool.submit(prepare, encoder, p))
+                pending.append(pool.submit(prepare, encoder, p, reuse))
 
         fill()
         try:
@@ -132,8 +149,11 @@ def embed_files(encoder: Encoder, paths: Iterable[str], *, batch_size: int = 32,
                     return
                 batch_stats, batch_feats = [], []
                 while pending and len(batch_feats) < batch_size:
-                    st, feats, err = pending.popleft().result()
+                    st, feats, err, known = pending.popleft().result()
                     fill()
+                    if known is not None:
+                        yield Outcome(st, vector=known, reused=True)
+                        continue
                     if err is not None:
                         if st is not None:
                             yield Outcome(st, error=err)
@@ -142,7 +162,11 @@ def embed_files(encoder: Encoder, paths: Iterable[str], *, batch_size: int = 32,
                     batch_feats.append(feats)
                 if batch_feats:
                     try:
-                        vecs = embed_features(encoder, np.stack(batch_feats))
+                        if lock is not None:
+                            with lock:
+                                vecs = embed_features(encoder, np.stack(batch_feats))
+                        else:
+                            vecs = embed_features(encoder, np.stack(batch_feats))
                     except Exception as exc:  # a model failure fails the batch, not the run
                         for st in batch_stats:
                             yield Outcome(st, error=f"encoder failed ({type(exc).__name__}: {exc})")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -91,6 +93,9 @@ class Library:
         self._paths: dict[int, str] = {}
         self._ids: dict[str, int] = {}
         self.embedded = 0  # files embedded by this process (for tests and benchmarks)
+        # recently removed embeddings by content, so that a move seen as delete + create (or a
+        # file deleted and restored) is not embedded again
+        self._removed: OrderedDict[tuple[str, int], tuple[np.ndarray, float]] = OrderedDict()
 
     # -- the model ------------------------------------------------------------------------
     @property
@@ -188,7 +193,11 @@ class Library:
             or entry.size != st.size
 
     def record(self, outcomes: Iterable[Outcome]) -> tuple[list[str], list[tuple[str, str]]]:
-        """Store a batch of outcomes in one transaction and update the search index."""
+        """Store a batch of outcomes in one transaction and update the search index.
+
+        Files deleted while they were being embedded are dropped, not stored.
+        """
+        outcomes = [o for o in outcomes if os.path.isfile(o.stat.path)]
         good = [(o.stat, o.vector) for o in outcomes if o.vector is not None]
         bad = [(o.stat, o.error or "unknown error") for o in outcomes if o.vector is None]
         if good:
@@ -198,7 +207,7 @@ class Library:
             self.store.put_failures(bad)
             self._index_remove(i for i in (self._ids.get(s.path) for s, _ in bad)
                                if i is not None)
-        self.embedded += len(good)
+        self.embedded += sum(1 for o in outcomes if o.vector is not None and not o.reused)
         return [s.path for s, _ in good], [(s.path, r) for s, r in bad]
 
     def embed_and_record(self, paths: list[str], *, stop: threading.Event | None = None,
@@ -218,7 +227,8 @@ class Library:
                 on_batch(done, failed)
 
         for outcome in embed_files(encoder, paths, batch_size=self.batch_size,
-                                   threads=self.decode_threads, stop=stop):
+                                   threads=self.decode_threads, stop=stop,
+                                   lock=self._encoder_lock, reuse=self.known_embedding):
             batch.append(outcome)
             if len(batch) >= self.batch_size:
                 flush()
@@ -227,14 +237,45 @@ class Library:
         return summary
 
     def remove_paths(self, paths: Iterable[str]) -> int:
-        ids = self.store.remove(list(paths))
+        paths = list(paths)
+        now = time.monotonic()
+        with self._lock:
+            for p in paths:
+                entry = self.store.get(p)
+                vec = self.store.embedding(p, self.model_id) if entry else None
+                if vec is not None:
+                    self._removed[(entry.fingerprint, entry.size)] = (vec, now)
+            while len(self._removed) > self.REMEMBER_REMOVED:
+                self._removed.popitem(last=False)
+        ids = self.store.remove(paths)
         self._index_remove(ids)
         return len(ids)
 
-    def move(self, old: str, new: str) -> int:
+    REMEMBER_REMOVED = 4096  # embeddings of removed files kept in memory ...
+    REMEMBER_SECONDS = 120.0  # ... for this long
+
+    def known_embedding(self, st: FileStat) -> np.ndarray | None:
+        """The embedding of identical content (same fingerprint and size) if already known:
+        a file removed moments ago (a move seen as delete + create) or a copy of an indexed
+        file.  Called from decoding threads."""
+        key = (st.fingerprint, st.size)
+        with self._lock:
+            hit = self._removed.pop(key, None)
+        if hit is not None and time.monotonic() - hit[1] <= self.REMEMBER_SECONDS:
+            return hit[0]
+        for entry in self.store.find_by_fingerprint(st.fingerprint, st.size):
+            if entry.status == "ok" and entry.model_id == self.model_id and \
+                    entry.path != st.path:
+                vec = self.store.embedding(entry.path, self.model_id)
+                if vec is not None:
+                    return vec
+        return None
+
+    def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
+        """Rename a file or folder in the index, keeping embeddings: [(id, old, new), ...]."""
         moved = self.store.move(old, new)
         self._index_rename(moved)
-        return len(moved)
+        return moved
 
     def plan(self, paths: Iterable[str]) -> tuple[list[str], int]:
         """Split files into (to embed, number unchanged); unchanged touch-ups are recorded."""

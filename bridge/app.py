@@ -1,0 +1,200 @@
+"""The composition root: ``soundalike serve``.
+
+Loads the config, then starts the parts in dependency order (store and library, indexing worker,
+folder watcher, OSC server) and stops them in reverse in one ``finally``.  SIGINT and SIGTERM
+stop it cleanly with exit status 0.
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Mapping
+
+from engine import Library, QueryError
+from engine.indexer import Indexer
+from engine.watch import Watcher
+
+from . import paths
+from .config import Config, load_config, with_overrides
+from .errors import UserError
+
+log = logging.getLogger("soundalike")
+
+
+class DaemonBackend:
+    """The Backend (see bridge/backend.py) over the running library, indexer and watcher."""
+
+    def __init__(self, library: Library, indexer: Indexer, watcher: Watcher) -> None:
+        self.library = library
+        self.indexer = indexer
+        self.watcher = watcher
+
+    def similar(self, path: str, k: int, *, mode: str | None = None,
+                weights: Mapping[str, float] | None = None):
+        return self.library.similar(path, k, mode=mode, weights=weights)
+
+    def status(self) -> dict:
+        info = self.library.status()
+        info.update(self.indexer.status())
+        info["offline_roots"] = self.indexer.offline_roots()
+        info["folders"] = self.indexer.roots()
+        info["embedded"] = self.library.embedded
+        return info
+
+    def folders(self) -> list[str]:
+        return self.indexer.roots()
+
+    def add_folder(self, path: str) -> None:
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isdir(path):
+            raise QueryError(f"no such folder: {path}")
+        self.watcher.add(path)
+        self.indexer.add_root(path)
+
+    def remove_folder(self, path: str) -> None:
+        path = os.path.abspath(os.path.expanduser(path))
+        if path not in self.indexer.roots():
+            raise QueryError(f"not a watched folder: {path}")
+        self.watcher.discard(path)
+        self.indexer.remove_root(path)
+
+    def rescan(self) -> None:
+        self.indexer.request_scan()
+
+    def is_allowed_query(self, path: str) -> bool:
+        path = os.path.abspath(path)
+        if self.library.store.get(path) is not None:
+            return True
+        return self.indexer.root_of(path) is not None
+
+    def add_listener(self, listener) -> None:
+        self.indexer.add_listener(listener)
+
+
+def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handlers.append(logging.handlers.RotatingFileHandler(
+                log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"))
+        except OSError as exc:
+            print(f"soundalike: cannot write the log file {log_file}: {exc}", file=sys.stderr)
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for h in handlers:
+        h.setFormatter(fmt)
+        root.addHandler(h)
+    for noisy in ("watchdog", "numba", "h5py", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handlers
+
+
+def serve(args) -> int:
+    config = with_overrides(load_config(paths.config_file()), folders=args.folders,
+                            host=args.osc_host, port=args.osc_port,
+                            reply_port=args.reply_port)
+    handlers = setup_logging(config.log_level, paths.log_dir() / "soundalike.log")
+    try:
+        return run_daemon(config, data_dir=paths.data_dir(args.data_dir),
+                          model_dir=paths.model_override())
+    finally:
+        for h in handlers:
+            logging.getLogger().removeHandler(h)
+            h.close()
+
+
+def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
+               stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    installed = _install_signal_handlers(stop)
+    started: list = []
+    try:
+        library = Library(data_dir, model_dir=model_dir,
+                          decode_threads=config.indexing.threads,
+                          batch_size=config.indexing.batch_size)
+        started.append(library.close)
+        log.info("data dir %s, model %s", data_dir, library.model_id)
+
+        indexer = Indexer(library, settle=config.indexing.settle_seconds,
+                          nice=config.indexing.nice)
+        watcher = Watcher(indexer)
+        indexer.on_root_online = watcher.add
+        indexer.start()
+        started.append(indexer.stop)
+        watcher.start()
+        started.append(watcher.stop)
+
+        for folder in config.folders:
+            if not os.path.isdir(folder):
+                log.warning("folder %s does not exist (yet): it will be indexed when it "
+                            "appears", folder)
+            watcher.add(folder)
+            indexer.add_root(folder)
+
+        backend = DaemonBackend(library, indexer, watcher)
+        server = _start_osc(backend, config)
+        if server is not None:
+            started.append(server.stop)
+            host, port = server.address
+            _write_daemon_file(data_dir, host, port)
+            started.append(lambda: _remove_daemon_file(data_dir))
+            log.info("answering OSC on %s:%d", host, port)
+        log.info("watching %d folder(s)", len(config.folders))
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+        return 0
+    finally:
+        for stop_part in reversed(started):
+            try:
+                stop_part()
+            except Exception:
+                log.exception("error while stopping")
+        _restore_signal_handlers(installed)
+
+
+def _start_osc(backend, config: Config):
+    from .server import OscServer
+
+    server = OscServer(backend, host=config.osc.host, port=config.osc.port,
+                       reply_port=config.osc.reply_port, allow=list(config.osc.allow),
+                       logger=logging.getLogger("soundalike.osc"))
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {config.osc.host}:{config.osc.port}: "
+                        f"{exc.strerror or exc}") from None
+    return server
+
+
+def _write_daemon_file(data_dir: Path, host: str, port: int) -> None:
+    from .client import write_daemon_file
+
+    write_daemon_file(data_dir, host, port)
+
+
+def _remove_daemon_file(data_dir: Path) -> None:
+    from .client import remove_daemon_file
+
+    remove_daemon_file(data_dir)
+
+
+def _install_signal_handlers(stop: threading.Event):
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    return previous
+
+
+def _restore_signal_handlers(previous) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
