@@ -115,6 +115,7 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
     stop = stop or threading.Event()
     installed = _install_signal_handlers(stop)
     started: list = []
+    library = None
     try:
         library = Library(data_dir, model_dir=model_dir,
                           decode_threads=config.indexing.threads,
@@ -157,6 +158,8 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
                 stop_part()
             except Exception:
                 log.exception("error while stopping")
+        if library is not None:
+            log.info("stopped; embedded %d files this run", library.embedded)
         _restore_signal_handlers(installed)
 
 
