@@ -463,6 +463,12 @@ function loadIntoSimpler(device, item) {
         return;
     }
     device.call("replace_sample", item.path);
+    // A LOM call that declines returns nothing: look at the sample to know.
+    var sample = new LiveAPI(device.unquotedpath + " sample");
+    if (!isValid(sample) || maxPath(toText(sample.get("file_path"))) !== maxPath(item.path)) {
+        status("Live did not load " + name + " into Simpler (see the Max window): drag it in by hand");
+        return;
+    }
     status("Loaded " + name + " into Simpler");
 }
 
@@ -484,12 +490,38 @@ function loadIntoClipSlot(track, item) {
         return;
     }
     var slot = new LiveAPI("id " + slots[index]);
-    if (!offers(slot, "create_audio_clip")) {
+    var version = liveVersion();
+    // ClipSlot.create_audio_clip is listed before Live 12.0.5 but only works from 12.0.5 on.
+    if (!offers(slot, "create_audio_clip") || (version && !atLeast(version, [12, 0, 5]))) {
         status("Loading into a clip slot needs Live 12.0.5 or later: drag " + name + " in by hand");
         return;
     }
     slot.call("create_audio_clip", item.path);
+    if (toNumber(slot.get("has_clip")) !== 1) {
+        status("Live did not create the clip (see the Max window): drag " + name + " in by hand");
+        return;
+    }
     status("Loaded " + name + " into " + trackName + ", slot " + (index + 1));
+}
+
+function liveVersion() {
+    // [major, minor, bugfix] of the running Live, or null when it cannot be read.
+    var app = new LiveAPI("live_app");
+    if (!isValid(app)) {
+        return null;
+    }
+    var version = [toNumber(app.call("get_major_version")), toNumber(app.call("get_minor_version")),
+                   toNumber(app.call("get_bugfix_version"))];
+    return version[0] > 0 ? version : null;
+}
+
+function atLeast(version, wanted) {
+    for (var i = 0; i < wanted.length; i++) {
+        if (version[i] !== wanted[i]) {
+            return version[i] > wanted[i];
+        }
+    }
+    return true;
 }
 
 function emptySlotIndex(track, slots) {

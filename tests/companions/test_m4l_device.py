@@ -32,6 +32,10 @@ def live_set() -> dict:
     """A Live set: an audio track (Drums) with 4 clip slots, a MIDI track (Keys) with a Simpler."""
     slot_functions = ["create_audio_clip", "create_clip", "fire", "stop", "delete_clip"]
     objects = {
+        "3": {"type": "Application", "path": "live_app", "props": {}, "children": {},
+              "functions": ["get_major_version", "get_minor_version", "get_bugfix_version"],
+              "returns": {"get_major_version": 12, "get_minor_version": 1,
+                          "get_bugfix_version": 0}},
         "1": {"type": "Song", "path": "live_set", "props": {},
               "children": {"view": 2, "tracks": [10, 11]}},
         "2": {"type": "Song.View", "path": "live_set view", "props": {},
@@ -48,12 +52,14 @@ def live_set() -> dict:
                "children": {}},
         "11": {"type": "Track", "path": "live_set tracks 1",
                "props": {"name": "Keys", "has_audio_input": 0, "is_frozen": 0},
-               "children": {"clip_slots": [40], "view": 13}},
+               "children": {"clip_slots": [40], "view": 13, "devices": [50]}},
         "13": {"type": "Track.View", "path": "live_set tracks 1 view", "props": {},
                "children": {"selected_device": 50}},
         "50": {"type": "SimplerDevice", "path": "live_set tracks 1 devices 0",
                "props": {"class_name": "OriginalSimpler", "name": "Simpler"},
-               "children": {}, "functions": ["crop", "reverse", "replace_sample"]},
+               "children": {"sample": 51}, "functions": ["crop", "reverse", "replace_sample"]},
+        "51": {"type": "Sample", "path": "live_set tracks 1 devices 0 sample",
+               "props": {"file_path": "/old/sample.wav"}, "children": {}},
         "40": {"type": "ClipSlot", "path": "live_set tracks 1 clip_slots 0",
                "props": {"has_clip": 0}, "children": {"clip": 0}, "functions": slot_functions},
         "100": {"type": "Clip", "path": "live_set tracks 0 clip_slots 1 clip",
@@ -71,7 +77,7 @@ def live_set() -> dict:
                                  "props": {"has_clip": has_clip},
                                  "children": {"clip": 102 if index == 0 else (100 if index == 1 else 0)},
                                  "functions": list(slot_functions)}
-    return {"roots": {"live_set": 1}, "objects": objects}
+    return {"roots": {"live_set": 1, "live_app": 3}, "objects": objects}
 
 
 def run(steps: list[dict], lom: dict | None = None, **options) -> dict:
@@ -80,6 +86,11 @@ def run(steps: list[dict], lom: dict | None = None, **options) -> dict:
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def mutations(record: dict) -> list[dict]:
+    """The Live functions called, leaving out the read-only get_* queries."""
+    return [c for c in record["calls"] if not c["function"].startswith("get_")]
 
 
 def out(record: dict, n: int, since: str | None = None, until: str | None = None) -> list[list]:
@@ -364,7 +375,7 @@ def test_load_creates_an_audio_clip_in_the_next_empty_slot():
         {"do": "mark", "label": "load"},
         {"do": "message", "name": "load"},
     ])
-    assert record["calls"] == [{"id": 22, "type": "ClipSlot", "function": "create_audio_clip",
+    assert mutations(record) == [{"id": 22, "type": "ClipSlot", "function": "create_audio_clip",
                                 "args": ["/lib/kicks/thud 2.wav"]}]
     assert text_of(out(record, STATUS, "load")[-1]) == "Loaded thud 2.wav into Drums, slot 3"
     assert record["violations"] == [] and record["errors"] == []
@@ -375,7 +386,7 @@ def test_load_twice_fills_the_following_slot():
         {"do": "message", "name": "load"},
         {"do": "message", "name": "load"},
     ])
-    assert [c["id"] for c in record["calls"]] == [22, 23]
+    assert [c["id"] for c in mutations(record)] == [22, 23]
 
 
 def test_load_starts_from_the_top_when_the_highlighted_slot_is_elsewhere():
@@ -384,7 +395,7 @@ def test_load_starts_from_the_top_when_the_highlighted_slot_is_elsewhere():
     lom["objects"]["22"]["props"]["has_clip"] = 1
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [{"do": "message", "name": "load"}],
                  lom=lom)
-    assert [c["id"] for c in record["calls"]] == [23]
+    assert [c["id"] for c in mutations(record)] == [23]
 
 
 def test_load_without_an_empty_slot_says_so():
@@ -393,7 +404,7 @@ def test_load_without_an_empty_slot_says_so():
         lom["objects"][slot]["props"]["has_clip"] = 1
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == []
+    assert mutations(record) == []
     assert "No empty clip slot on Drums" in text_of(out(record, STATUS, "load")[-1])
 
 
@@ -403,8 +414,27 @@ def test_load_on_a_live_without_create_audio_clip_says_so_plainly():
         lom["objects"][slot]["functions"].remove("create_audio_clip")
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == [] and record["errors"] == []
+    assert mutations(record) == [] and record["errors"] == []
     assert "needs Live 12.0.5 or later" in text_of(out(record, STATUS, "load")[-1])
+
+
+def test_load_on_live_before_12_0_5_says_so_without_calling():
+    lom = live_set()
+    lom["objects"]["3"]["returns"] = {"get_major_version": 12, "get_minor_version": 0,
+                                      "get_bugfix_version": 4}
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
+    assert mutations(record) == []
+    assert "needs Live 12.0.5 or later" in text_of(out(record, STATUS, "load")[-1])
+
+
+def test_load_that_live_ignores_says_so():
+    lom = live_set()
+    lom["objects"]["22"]["inert"] = ["create_audio_clip"]
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
+    assert [c["function"] for c in mutations(record)] == ["create_audio_clip"]
+    assert text_of(out(record, STATUS, "load")[-1]).startswith("Live did not create the clip")
 
 
 def test_load_replaces_the_sample_of_a_selected_simpler():
@@ -412,7 +442,7 @@ def test_load_replaces_the_sample_of_a_selected_simpler():
     lom["objects"]["2"]["children"]["selected_track"] = 11
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == [{"id": 50, "type": "SimplerDevice", "function": "replace_sample",
+    assert mutations(record) == [{"id": 50, "type": "SimplerDevice", "function": "replace_sample",
                                 "args": ["/lib/kicks/boom.wav"]}]
     assert text_of(out(record, STATUS, "load")[-1]) == "Loaded boom.wav into Simpler"
 
@@ -423,8 +453,18 @@ def test_load_into_a_simpler_that_cannot_replace_says_so_plainly():
     lom["objects"]["50"]["functions"].remove("replace_sample")
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == [] and record["errors"] == []
+    assert mutations(record) == [] and record["errors"] == []
     assert "cannot replace Simpler's sample" in text_of(out(record, STATUS, "load")[-1])
+
+
+def test_simpler_replace_that_live_ignores_says_so():
+    lom = live_set()
+    lom["objects"]["2"]["children"]["selected_track"] = 11
+    lom["objects"]["50"]["inert"] = ["replace_sample"]
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
+    assert text_of(out(record, STATUS, "load")[-1]).startswith(
+        "Live did not load boom.wav into Simpler")
 
 
 def test_load_onto_a_midi_track_without_simpler_says_so():
@@ -433,7 +473,7 @@ def test_load_onto_a_midi_track_without_simpler_says_so():
     lom["objects"]["13"]["children"]["selected_device"] = 0
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == []
+    assert mutations(record) == []
     assert "Keys is not an audio track" in text_of(out(record, STATUS, "load")[-1])
 
 
@@ -442,13 +482,13 @@ def test_load_onto_a_frozen_track_says_so():
     lom["objects"]["10"]["props"]["is_frozen"] = 1
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
-    assert record["calls"] == []
+    assert mutations(record) == []
     assert "frozen" in text_of(out(record, STATUS, "load")[-1])
 
 
 def test_load_before_any_result_says_so():
     record = run(START + [{"do": "mark", "label": "load"}, {"do": "message", "name": "load"}])
-    assert record["calls"] == []
+    assert mutations(record) == []
     assert text_of(out(record, STATUS, "load")[-1]) == "Nothing to load: pick a result first"
 
 

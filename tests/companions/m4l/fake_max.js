@@ -73,6 +73,9 @@ function createMax(lom, options) {
       return o && o.path ? "\"" + o.path + "\"" : "";
     },
   });
+  Object.defineProperty(LiveAPI.prototype, "unquotedpath", {
+    get() { const o = object(this._id); return o && o.path ? o.path : ""; },
+  });
   Object.defineProperty(LiveAPI.prototype, "type", {
     get() { const o = object(this._id); return o ? o.type : ""; },
   });
@@ -132,7 +135,12 @@ function createMax(lom, options) {
       return;
     }
     record.calls.push({id: this._id, type: o.type, function: name, args});
+    if ((o.inert || []).indexOf(name) >= 0) return;  // listed, but does nothing (older Live)
     if (name === "create_audio_clip") o.props.has_clip = 1;
+    if (name === "replace_sample" && o.children && o.children.sample) {
+      object(o.children.sample).props.file_path = args[0];
+    }
+    return o.returns ? o.returns[name] : undefined;
   };
 
   function Task(fn, obj, args) {
