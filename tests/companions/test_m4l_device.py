@@ -428,6 +428,14 @@ def test_load_on_live_before_12_0_5_says_so_without_calling():
     assert "needs Live 12.0.5 or later" in text_of(out(record, STATUS, "load")[-1])
 
 
+def test_load_is_attempted_when_lives_version_cannot_be_read():
+    lom = live_set()
+    del lom["roots"]["live_app"]
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [{"do": "message", "name": "load"}],
+                 lom=lom)
+    assert [c["id"] for c in mutations(record)] == [22]
+
+
 def test_load_that_live_ignores_says_so():
     lom = live_set()
     lom["objects"]["22"]["inert"] = ["create_audio_clip"]
