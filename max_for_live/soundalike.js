@@ -1,0 +1,549 @@
+// Soundalike for Max for Live: the logic of the [js soundalike.js] object in Soundalike.maxpat.
+//
+// ES5 only: Max's [js] object runs an ES5 engine (no let/const, arrow functions, classes or
+// template strings). Every message this object sends leaves through one of the outlets below;
+// the patcher wires them to [udpsend], [udpreceive], [umenu], [sfplay~] and two comments.
+//
+// Rules of the Live API followed here:
+// - no LiveAPI object is created before [live.thisdevice] has banged (its bang is the "init"
+//   message);
+// - nothing is changed in the Live set from inside an observer callback: the callback only
+//   schedules a Task, and the Task does the work.
+//
+// OSC addresses are those of docs/osc.md.
+
+autowatch = 0;
+inlets = 1;
+outlets = 6;
+
+var OUT_OSC = 0;       // -> [udpsend host port]: OSC messages, and "host h" / "port n"
+var OUT_RECEIVER = 1;  // -> [udpreceive port]: "port n"
+var OUT_MENU = 2;      // -> [umenu]: "clear", "append label", "set index"
+var OUT_PLAYER = 3;    // -> [sfplay~ 2]: "open path", 1 (play), 0 (stop)
+var OUT_STATUS = 4;    // -> [comment] status line: "set words..."
+var OUT_SELECTED = 5;  // -> [comment] selected clip: "set words..."
+
+var SIMPLER_CLASS = "OriginalSimpler";
+
+var config = {
+    host: "127.0.0.1",   // where the daemon runs
+    port: 9000,          // the daemon's OSC port (soundalike serve --osc-port)
+    replyPort: 9001,     // where this device listens for replies and pushes
+    count: 10,           // results per query
+    auto: 1,             // query as soon as an audio clip is selected
+    audition: 1          // preview the result the cursor lands on
+};
+
+var state = {
+    ready: false,        // live.thisdevice has banged
+    clipPath: null,      // file of the selected audio clip
+    results: [],         // [{rank, path, score}], best first
+    pending: null,       // results being received: {query, count, items}
+    cursor: -1,          // index into results, -1 for none
+    lastQuery: null
+};
+
+var self = this;             // the jsthis object, for Tasks
+var viewObserver = null;     // LiveAPI on "live_set view", observing detail_clip
+var selectionTask = null;    // deferred handling of a selection change
+
+// ---------------------------------------------------------------- small helpers
+
+function toText(value) {
+    // LiveAPI.get returns an array; a symbol with spaces may come back in one piece or split.
+    if (value === null || value === undefined) {
+        return "";
+    }
+    if (typeof value === "object" && value.length !== undefined) {
+        var parts = [];
+        for (var i = 0; i < value.length; i++) {
+            parts.push(String(value[i]));
+        }
+        value = parts.join(" ");
+    }
+    value = String(value);
+    if (value.length >= 2 && value.charAt(0) === "\"" && value.charAt(value.length - 1) === "\"") {
+        value = value.substring(1, value.length - 1);
+    }
+    return value;
+}
+
+function toNumber(value) {
+    if (value !== null && typeof value === "object" && value.length !== undefined) {
+        value = value.length ? value[0] : 0;
+    }
+    var n = Number(value);
+    return isNaN(n) ? 0 : n;
+}
+
+function idsOf(value) {
+    // ["id", 3, "id", 4] -> [3, 4]
+    var ids = [];
+    if (!value) {
+        return ids;
+    }
+    for (var i = 0; i + 1 < value.length; i++) {
+        if (String(value[i]) === "id") {
+            ids.push(Number(value[i + 1]));
+            i++;
+        }
+    }
+    return ids;
+}
+
+function idFromNotification(args) {
+    for (var i = 0; i + 1 < args.length; i++) {
+        if (String(args[i]) === "id") {
+            return Number(args[i + 1]);
+        }
+    }
+    return null;
+}
+
+function basename(path) {
+    var parts = String(path).split(/[\/\\]/);
+    return parts[parts.length - 1];
+}
+
+function maxPath(path) {
+    // Max's file objects want forward slashes, also on Windows.
+    return String(path).replace(/\\/g, "/");
+}
+
+function words(text) {
+    return String(text).split(" ");
+}
+
+function status(text) {
+    outlet(OUT_STATUS, ["set"].concat(words(text)));
+}
+
+function isValid(api) {
+    return api && String(api.id) !== "0" && Number(api.id) !== 0;
+}
+
+function offers(api, functionName) {
+    // LiveAPI.info lists the object's members, one "function name" line per function.
+    var lines = String(api.info).split("\n");
+    for (var i = 0; i < lines.length; i++) {
+        var line = lines[i].replace(/^\s+|\s+$/g, "");
+        if (line === "function " + functionName) {
+            return true;
+        }
+    }
+    return false;
+}
+
+function pathNumbers(api, pattern) {
+    var match = pattern.exec(String(api.path));
+    return match ? Number(match[1]) : -1;
+}
+
+function scoreText(score) {
+    return Number(score).toFixed(2);
+}
+
+// ---------------------------------------------------------------- messages from the patcher
+
+function init() {
+    // [live.thisdevice] has banged: the Live API can be used from now on.
+    if (state.ready) {
+        return;
+    }
+    state.ready = true;
+    outlet(OUT_OSC, "host", config.host);
+    outlet(OUT_OSC, "port", config.port);
+    outlet(OUT_RECEIVER, "port", config.replyPort);
+    viewObserver = new LiveAPI(onViewChanged, "live_set view");
+    viewObserver.property = "detail_clip";
+    register();
+    var clip = new LiveAPI("live_set view detail_clip");
+    scheduleSelection(isValid(clip) ? Number(clip.id) : 0);
+}
+
+function host() {
+    var args = arrayfromargs(arguments);
+    if (args.length && String(args[0]) === "text") {
+        args.shift();  // [textedit] may prefix its output with "text"
+    }
+    var value = toText(args).replace(/^\s+|\s+$/g, "");
+    if (!value) {
+        status("Host is empty: type the daemon's address, e.g. 127.0.0.1");
+        return;
+    }
+    config.host = value;
+    outlet(OUT_OSC, "host", config.host);
+    register();
+}
+
+function port(n) {
+    n = Math.floor(toNumber(n));
+    if (n < 1 || n > 65535) {
+        status("Daemon port must be 1 to 65535");
+        return;
+    }
+    config.port = n;
+    outlet(OUT_OSC, "port", config.port);
+    register();
+}
+
+function replyport(n) {
+    n = Math.floor(toNumber(n));
+    if (n < 1 || n > 65535) {
+        status("Reply port must be 1 to 65535");
+        return;
+    }
+    config.replyPort = n;
+    outlet(OUT_RECEIVER, "port", config.replyPort);
+    register();
+}
+
+function count(n) {
+    n = Math.floor(toNumber(n));
+    config.count = Math.max(1, Math.min(100, n));  // the daemon caps count at 100
+}
+
+function auto(v) {
+    config.auto = toNumber(v) ? 1 : 0;
+}
+
+function audition(v) {
+    config.audition = toNumber(v) ? 1 : 0;
+}
+
+function search() {
+    if (!state.clipPath) {
+        status("Select an audio clip first");
+        return;
+    }
+    query(state.clipPath);
+}
+
+function pick(index) {
+    index = Math.floor(toNumber(index));
+    if (index < 0 || index >= state.results.length) {
+        return;
+    }
+    moveCursor(index, true);
+    send(["/soundalike/cursor/pick", state.results[index].rank]);
+}
+
+function next() {
+    if (!state.results.length) {
+        status("No results yet");
+        return;
+    }
+    pick(Math.min(state.cursor + 1, state.results.length - 1));
+}
+
+function prev() {
+    if (!state.results.length) {
+        status("No results yet");
+        return;
+    }
+    pick(Math.max(state.cursor - 1, 0));
+}
+
+function play() {
+    var item = currentItem();
+    if (!item) {
+        status("Pick a result to preview");
+        return;
+    }
+    preview(item);
+}
+
+function stop() {
+    outlet(OUT_PLAYER, 0);
+}
+
+function load() {
+    var item = currentItem();
+    if (!item) {
+        status("Nothing to load: pick a result first");
+        return;
+    }
+    if (!state.ready) {
+        status("The device is still loading");
+        return;
+    }
+    var track = new LiveAPI("live_set view selected_track");
+    if (!isValid(track)) {
+        status("Select a track to load into");
+        return;
+    }
+    var device = new LiveAPI("live_set view selected_track view selected_device");
+    if (isValid(device) && toText(device.get("class_name")) === SIMPLER_CLASS) {
+        loadIntoSimpler(device, item);
+    } else {
+        loadIntoClipSlot(track, item);
+    }
+}
+
+function anything() {
+    // OSC messages from [udpreceive]: the OSC address is the message name.
+    var address = String(messagename);
+    if (address.indexOf("/soundalike/") !== 0) {
+        post("soundalike: unknown message", address, "\n");
+        return;
+    }
+    receive(address, arrayfromargs(arguments));
+}
+
+function notifydeleted() {
+    // The device is being removed: stop the daemon's pushes to our port.
+    send(["/soundalike/unsubscribe", config.replyPort]);
+    if (selectionTask) {
+        selectionTask.cancel();
+    }
+}
+
+// ---------------------------------------------------------------- selection
+
+function onViewChanged(args) {
+    // Observer callback: never touch the Live set here, only schedule.
+    if (!args || String(args[0]) !== "detail_clip") {
+        return;
+    }
+    var id = idFromNotification(args);
+    if (id === null) {
+        return;
+    }
+    scheduleSelection(id);
+}
+
+function scheduleSelection(id) {
+    if (selectionTask) {
+        selectionTask.cancel();  // several quick clicks: only the last one counts
+    }
+    selectionTask = new Task(selectionChanged, self, [id]);
+    selectionTask.schedule(0);
+}
+
+function selectionChanged(id) {
+    if (!id) {
+        state.clipPath = null;
+        outlet(OUT_SELECTED, ["set"].concat(words("No clip selected")));
+        return;
+    }
+    var clip = new LiveAPI("id " + id);
+    if (toNumber(clip.get("is_audio_clip")) !== 1) {
+        state.clipPath = null;
+        outlet(OUT_SELECTED, ["set"].concat(words("MIDI clip: select an audio clip")));
+        return;
+    }
+    var path = toText(clip.get("file_path"));
+    if (!path) {
+        state.clipPath = null;
+        outlet(OUT_SELECTED, ["set"].concat(words("This clip has no file on disk")));
+        return;
+    }
+    state.clipPath = path;
+    outlet(OUT_SELECTED, ["set"].concat(words(basename(path))));
+    send(["/soundalike/select", path]);
+    if (config.auto) {
+        query(path);
+    }
+}
+
+// ---------------------------------------------------------------- talking to the daemon
+
+function send(message) {
+    outlet(OUT_OSC, message);
+}
+
+function register() {
+    // Replies and pushes come back to this device's [udpreceive] port.
+    send(["/soundalike/reply_to", config.replyPort]);
+    send(["/soundalike/subscribe", config.replyPort]);
+}
+
+function query(path) {
+    register();
+    state.lastQuery = path;
+    send(["/soundalike/similar", path, config.count]);
+    status("Searching for samples like " + basename(path));
+}
+
+function receive(address, args) {
+    if (address === "/soundalike/results/begin") {
+        state.pending = {query: toText(args[0]), count: toNumber(args[1]), items: []};
+    } else if (address === "/soundalike/result") {
+        if (!state.pending) {
+            state.pending = {query: null, count: 0, items: []};
+        }
+        var rank = Math.floor(toNumber(args[0]));
+        if (rank >= 1) {
+            state.pending.items[rank - 1] = {rank: rank, path: toText(args[1]), score: toNumber(args[2])};
+        }
+    } else if (address === "/soundalike/results/end") {
+        finishResults(toText(args[0]));
+    } else if (address === "/soundalike/cursor") {
+        followCursor(Math.floor(toNumber(args[0])), toText(args[1]));
+    } else if (address === "/soundalike/error") {
+        status("Soundalike: " + toText(args.slice(1)) + " (" + toText(args[0]) + ")");
+    } else if (address === "/soundalike/subscribed") {
+        status("Connected to Soundalike at " + config.host + ":" + config.port);
+    } else if (address === "/soundalike/status") {
+        status("Soundalike: " + toNumber(args[0]) + " indexed, " + toNumber(args[1]) + " pending, " + toText(args[2]));
+    }
+    // /soundalike/reply_to, /selected, /indexed, /removed, /progress, /pong: nothing to show.
+}
+
+function finishResults(queryPath) {
+    var pending = state.pending || {query: queryPath, items: []};
+    state.pending = null;
+    var results = [];
+    for (var i = 0; i < pending.items.length; i++) {
+        if (pending.items[i]) {
+            results.push(pending.items[i]);
+        }
+    }
+    state.results = results;
+    state.cursor = results.length ? 0 : -1;
+    outlet(OUT_MENU, "clear");
+    for (var j = 0; j < results.length; j++) {
+        outlet(OUT_MENU, "append", basename(results[j].path) + "  " + scoreText(results[j].score));
+    }
+    var name = basename(queryPath || pending.query || "");
+    if (!results.length) {
+        status("No similar samples found for " + name);
+        return;
+    }
+    outlet(OUT_MENU, "set", 0);
+    status(results.length + " samples like " + name);
+}
+
+function followCursor(rank, path) {
+    var index = -1;
+    if (rank >= 1 && rank <= state.results.length && state.results[rank - 1].path === path) {
+        index = rank - 1;
+    } else {
+        for (var i = 0; i < state.results.length; i++) {
+            if (state.results[i].path === path) {
+                index = i;
+                break;
+            }
+        }
+    }
+    if (index < 0 || index === state.cursor) {
+        return;  // a cursor on results this device does not show, or where it already is
+    }
+    moveCursor(index, config.audition);
+}
+
+function moveCursor(index, withPreview) {
+    state.cursor = index;
+    outlet(OUT_MENU, "set", index);
+    var item = state.results[index];
+    status(item.rank + ". " + basename(item.path) + "  " + scoreText(item.score));
+    if (withPreview) {
+        preview(item);
+    }
+}
+
+function currentItem() {
+    if (state.cursor < 0 || state.cursor >= state.results.length) {
+        return null;
+    }
+    return state.results[state.cursor];
+}
+
+function preview(item) {
+    outlet(OUT_PLAYER, "open", maxPath(item.path));
+    outlet(OUT_PLAYER, 1);
+}
+
+// ---------------------------------------------------------------- loading into the Live set
+
+function loadIntoSimpler(device, item) {
+    var name = basename(item.path);
+    if (!offers(device, "replace_sample")) {
+        status("This Live version cannot replace Simpler's sample from Max for Live: drag " + name + " onto Simpler by hand");
+        return;
+    }
+    device.call("replace_sample", item.path);
+    // A LOM call that declines returns nothing: look at the sample to know.
+    var sample = new LiveAPI(device.unquotedpath + " sample");
+    if (!isValid(sample) || maxPath(toText(sample.get("file_path"))) !== maxPath(item.path)) {
+        status("Live did not load " + name + " into Simpler (see the Max window): drag it in by hand");
+        return;
+    }
+    status("Loaded " + name + " into Simpler");
+}
+
+function loadIntoClipSlot(track, item) {
+    var name = basename(item.path);
+    var trackName = toText(track.get("name"));
+    if (toNumber(track.get("has_audio_input")) !== 1) {
+        status(trackName + " is not an audio track: select an audio track, or a Simpler, to load into");
+        return;
+    }
+    if (toNumber(track.get("is_frozen")) === 1) {
+        status(trackName + " is frozen: unfreeze it to load a clip");
+        return;
+    }
+    var slots = idsOf(track.get("clip_slots"));
+    var index = emptySlotIndex(track, slots);
+    if (index < 0) {
+        status("No empty clip slot on " + trackName + ": add a scene, then Load again");
+        return;
+    }
+    var slot = new LiveAPI("id " + slots[index]);
+    var version = liveVersion();
+    // ClipSlot.create_audio_clip is listed before Live 12.0.5 but only works from 12.0.5 on.
+    if (!offers(slot, "create_audio_clip") || (version && !atLeast(version, [12, 0, 5]))) {
+        status("Loading into a clip slot needs Live 12.0.5 or later: drag " + name + " in by hand");
+        return;
+    }
+    slot.call("create_audio_clip", item.path);
+    if (toNumber(slot.get("has_clip")) !== 1) {
+        status("Live did not create the clip (see the Max window): drag " + name + " in by hand");
+        return;
+    }
+    status("Loaded " + name + " into " + trackName + ", slot " + (index + 1));
+}
+
+function liveVersion() {
+    // [major, minor, bugfix] of the running Live, or null when it cannot be read.
+    var app = new LiveAPI("live_app");
+    if (!isValid(app)) {
+        return null;
+    }
+    var version = [toNumber(app.call("get_major_version")), toNumber(app.call("get_minor_version")),
+                   toNumber(app.call("get_bugfix_version"))];
+    return version[0] > 0 ? version : null;
+}
+
+function atLeast(version, wanted) {
+    for (var i = 0; i < wanted.length; i++) {
+        if (version[i] !== wanted[i]) {
+            return version[i] > wanted[i];
+        }
+    }
+    return true;
+}
+
+function emptySlotIndex(track, slots) {
+    // The first empty slot at or below the highlighted slot when that slot is on this track,
+    // else the first empty slot from the top.
+    var start = 0;
+    var highlighted = new LiveAPI("live_set view highlighted_clip_slot");
+    if (isValid(highlighted)) {
+        var trackIndex = pathNumbers(track, /tracks (\d+)/);
+        if (trackIndex >= 0 && pathNumbers(highlighted, /tracks (\d+)/) === trackIndex) {
+            start = Math.max(0, pathNumbers(highlighted, /clip_slots (\d+)/));
+        }
+    }
+    for (var pass = 0; pass < 2; pass++) {
+        var from = pass === 0 ? start : 0;
+        var to = pass === 0 ? slots.length : start;
+        for (var i = from; i < to; i++) {
+            var slot = new LiveAPI("id " + slots[i]);
+            if (toNumber(slot.get("has_clip")) === 0) {
+                return i;
+            }
+        }
+    }
+    return -1;
+}

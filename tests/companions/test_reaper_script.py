@@ -1,0 +1,397 @@
+"""The REAPER script, run with lua5.4 as REAPER would run it, against a recording fake of the
+`reaper` and `gfx` APIs whose ExecProcess really runs the command line.
+
+Most tests point the script at a stand-in command that answers per the CLI contract; the
+end-to-end tests at the bottom run the real `python -m bridge` CLI (in-process and against a
+running daemon) and skip while it is not importable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "reaper" / "soundalike_find_similar.lua"
+HERE = Path(__file__).resolve().parent / "reaper"
+FAKE = HERE / "fake_reaper.lua"
+JSON_DRIVER = HERE / "json_driver.lua"
+STAND_IN = HERE / "stand_in_soundalike.py"
+LUA = shutil.which("lua5.4") or shutil.which("lua")
+
+pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed")
+
+RESULTS = [["/lib/kicks/boom.wav", 0.934], ["/lib/kicks/thud 2.wav", 0.871],
+           ["/lib/perc/knock|x.aif", 0.5]]
+
+
+def lua_literal(value) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid Lua escapes for these strings
+    if isinstance(value, (list, tuple)):
+        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"[{json.dumps(k)}] = {lua_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def run_reaper(tmp_path: Path, scenario: dict, env: dict | None = None) -> dict:
+    scenario_file = tmp_path / "scenario.lua"
+    scenario_file.write_text("return " + lua_literal(scenario), encoding="utf-8")
+    proc = subprocess.run([LUA, str(FAKE), str(SCRIPT), str(scenario_file)], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record.get("error") is None, record["error"]
+    return record
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """Settings and environment that point the script at the stand-in command."""
+    argv_file = tmp_path / "argv.json"
+    env = {"SOUNDALIKE_STANDIN_ARGV": str(argv_file),
+           "SOUNDALIKE_STANDIN_RESULTS": json.dumps(RESULTS)}
+    settings = {"command": [sys.executable, str(STAND_IN)]}
+
+    class StandIn:
+        def __init__(self):
+            self.env, self.settings = env, settings
+
+        def argv(self):
+            return json.loads(argv_file.read_text(encoding="utf-8"))
+
+    return StandIn()
+
+
+def scenario(stand_in, **overrides) -> dict:
+    base = {"settings": dict(stand_in.settings), "selected_track": 3,
+            "item": {"track": 2, "take": {"file": "/project/audio/kick 01.wav"}},
+            "menu_choice": 2, "mouse_cap": 0}
+    base.update(overrides)
+    return base
+
+
+# ---------------------------------------------------------------- with the stand-in command
+
+
+def test_inserts_the_chosen_sample_at_the_edit_cursor_on_the_selected_track(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in), stand_in.env)
+    assert stand_in.argv() == ["similar", "--json", "-n", "10", "/project/audio/kick 01.wav"]
+    assert record["inserts"] == [{"path": "/lib/kicks/thud 2.wav", "mode": 0,
+                                  "last_touched_track": 3, "selected_track": 3,
+                                  "selected_items_on_tracks": [2]}]
+    assert 40914 in record["commands"]  # the selected track becomes the one InsertMedia uses
+    assert record["undo"] == ["begin", "Soundalike: insert thud 2.wav"]
+    assert record["messages"] == []
+
+
+def test_without_a_selected_track_the_items_track_is_used(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, selected_track=None), stand_in.env)
+    assert record["inserts"][0]["mode"] == 0
+    assert record["inserts"][0]["last_touched_track"] == 2
+
+
+def test_holding_shift_adds_a_take_to_the_selected_item(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, mouse_cap=8, menu_choice=1), stand_in.env)
+    assert record["inserts"] == [{"path": "/lib/kicks/boom.wav", "mode": 3,
+                                  "selected_track": 3, "selected_items_on_tracks": [2]}]
+    assert record["undo"][-1] == "Soundalike: insert boom.wav as a take"
+
+
+def test_modifier_is_read_with_js_mouse_getstate_when_available(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, js_mouse=8 | 1, mouse_cap=0), stand_in.env)
+    assert record["inserts"][0]["mode"] == 3
+
+
+def test_other_modifiers_do_not_make_a_take(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, mouse_cap=4 | 16), stand_in.env)
+    assert record["inserts"][0]["mode"] == 0
+
+
+def test_take_modifier_is_a_setting(tmp_path, stand_in):
+    settings = {**stand_in.settings, "take_modifier": 16}
+    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, mouse_cap=16),
+                        stand_in.env)
+    assert record["inserts"][0]["mode"] == 3
+
+
+def test_section_sources_are_resolved_to_the_parent_file(tmp_path, stand_in):
+    item = {"track": 2, "take": {"file": "/project/audio/loop.wav", "sections": 2}}
+    run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    assert stand_in.argv()[-1] == "/project/audio/loop.wav"
+
+
+def test_menu_lists_names_and_scores_one_field_per_result(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, menu_choice=0), stand_in.env)
+    assert record["menus"] == [{"text": "1.  boom.wav   0.93|2.  thud 2.wav   0.87|"
+                                        "3.  knock/x.aif   0.50", "x": 0, "y": 0}]
+    assert record["inserts"] == []  # dismissed
+    assert "gfx.quit" in record["calls"]
+
+
+def test_count_and_extra_arguments_are_passed(tmp_path, stand_in):
+    settings = {**stand_in.settings, "count": 2, "extra_args": ["--data-dir", "/d a/t"]}
+    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, menu_choice=2),
+                        stand_in.env)
+    assert stand_in.argv() == ["similar", "--json", "-n", "2", "--data-dir", "/d a/t",
+                               "/project/audio/kick 01.wav"]
+    assert record["menus"][0]["text"].count("|") == 1
+
+
+def test_awkward_characters_in_paths_reach_the_command_intact(tmp_path, stand_in):
+    path = "/project/it's $HOME & `x` (1)/kick 01.wav"
+    item = {"track": 2, "take": {"file": path}}
+    run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    assert stand_in.argv()[-1] == path
+
+
+def test_a_path_with_a_double_quote_is_refused_plainly(tmp_path, stand_in):
+    item = {"track": 2, "take": {"file": '/project/12" vinyl.wav'}}
+    record = run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    assert record["exec"] == [] and record["inserts"] == []
+    assert "double quote" in record["messages"][0]["text"]
+
+
+def test_nothing_selected_says_so(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, item=None), stand_in.env)
+    assert record["exec"] == [] and record["menus"] == [] and record["inserts"] == []
+    assert record["messages"] == [{"text": "Select a media item first: Soundalike looks for "
+                                           "samples similar to its sound.",
+                                   "title": "Soundalike", "kind": 0}]
+
+
+def test_midi_take_says_so(tmp_path, stand_in):
+    item = {"track": 2, "take": {"file": "", "midi": True}}
+    record = run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    assert record["exec"] == []
+    assert "no audio take" in record["messages"][0]["text"]
+
+
+def test_empty_take_says_so(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, item={"track": 2}), stand_in.env)
+    assert record["exec"] == []
+    assert "no audio take" in record["messages"][0]["text"]
+
+
+def test_failing_command_shows_its_message(tmp_path, stand_in):
+    env = {**stand_in.env, "SOUNDALIKE_STANDIN_FAIL": "no daemon and no index in /x"}
+    record = run_reaper(tmp_path, scenario(stand_in), env)
+    assert record["menus"] == [] and record["inserts"] == []
+    assert record["messages"][0]["text"] == \
+        "Soundalike could not answer:\nerror: no daemon and no index in /x"
+
+
+def test_command_that_cannot_start_points_at_the_setting(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, exec_fails=True), stand_in.env)
+    text = record["messages"][0]["text"]
+    assert "Could not run Soundalike" in text and "top of this script" in text
+
+
+def test_missing_command_reports_the_shell_error(tmp_path, stand_in):
+    settings = {"command": ["/nonexistent/soundalike"]}
+    record = run_reaper(tmp_path, scenario(stand_in, settings=settings), stand_in.env)
+    assert record["inserts"] == []
+    assert record["messages"][0]["text"].startswith("Soundalike could not answer:")
+
+
+def test_no_results_says_so(tmp_path, stand_in):
+    env = {**stand_in.env, "SOUNDALIKE_STANDIN_RESULTS": "[]"}
+    record = run_reaper(tmp_path, scenario(stand_in), env)
+    assert record["menus"] == []
+    assert record["messages"][0]["text"] == \
+        "Soundalike found no samples similar to kick 01.wav."
+
+
+def test_unreadable_answer_says_so(tmp_path):
+    settings = {"command": [sys.executable, "-c", "print('hello')"]}
+    record = run_reaper(tmp_path, {"settings": settings, "item": {"track": 1, "take": {"file": "/a.wav"}},
+                                   "menu_choice": 1})
+    assert record["inserts"] == []
+    assert "no answer that this script understands" in record["messages"][0]["text"]
+
+
+# ---------------------------------------------------------------- the JSON decoder
+
+
+def decode_with_lua(lines: list[str]) -> list[str]:
+    proc = subprocess.run([LUA, str(JSON_DRIVER), str(SCRIPT)], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+VALID = [
+    '{"query": "/a b/c.wav", "results": [{"path": "/x/y.wav", "score": 0.93}, '
+    '{"path": "/x/z.wav", "score": -1.5e-3}]}',
+    '[]', '{}', '[1, -2, 3.25, 1E+2, 0, -0.0, 12345678901]', '"\\u00e9\\u4e2d\\ud83c\\udfb5 \\n\\t"',
+    '{"a": [true, false, null], "b": {"c": ""}}', '  {"sp" :  [ 1 , 2 ] }  ',
+    '"caf\u00e9 \u30b5\u30f3\u30d7\u30eb.wav"', '"\\"quoted\\" \\\\ \\/ slash"',
+    json.dumps({"query": "/m\u00fcsik/\U0001f3b5.wav", "results": []}, ensure_ascii=True),
+]
+INVALID = ['', '{', '[1,]', '{"a" 1}', '{"a": 1,}', '01', '1.', '.5', '1e', '"\\x"', '"abc',
+           'tru', '[1] x', '"\\ud800"', "'single'", '{"a": "tab\there"}', '-']
+
+
+def _empty_as_list(value):
+    """Lua has one table type: an empty object and an empty array decode alike."""
+    if isinstance(value, dict):
+        return {k: _empty_as_list(v) for k, v in value.items()} or []
+    if isinstance(value, list):
+        return [_empty_as_list(v) for v in value]
+    return value
+
+
+def test_json_decoder_agrees_with_python():
+    decoded = decode_with_lua(VALID)
+    assert len(decoded) == len(VALID)
+    for source, out in zip(VALID, decoded):
+        assert not out.startswith("ERROR"), (source, out)
+        assert _empty_as_list(json.loads(out)) == _empty_as_list(json.loads(source)), (source, out)
+
+
+def test_json_decoder_rejects_malformed_text():
+    decoded = decode_with_lua(INVALID)
+    assert len(decoded) == len(INVALID)
+    for source, out in zip(INVALID, decoded):
+        assert out.startswith("ERROR bad JSON"), (source, out)
+
+
+# ---------------------------------------------------------------- end to end, with the real CLI
+
+
+def _bridge_available() -> bool:
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True,
+                              cwd=ROOT, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+needs_bridge = pytest.mark.skipif(not _bridge_available(),
+                                  reason="python -m bridge is not importable yet")
+
+
+def _synthesize_library(folder: Path) -> dict[str, Path]:
+    """Tiny WAVs: two similar low sine thumps, a hi-hat-like noise burst, a high chirp."""
+    np = pytest.importorskip("numpy")
+    sf = pytest.importorskip("soundfile")
+    rng = np.random.default_rng(7)
+    sr = 22050
+    t = np.arange(int(0.5 * sr)) / sr
+    decay = np.exp(-t * 8)
+    sounds = {
+        "kick_a.wav": np.sin(2 * np.pi * 55 * t) * decay,
+        "kick_b.wav": np.sin(2 * np.pi * 60 * t) * decay * 0.9,
+        "hat.wav": rng.standard_normal(t.size) * np.exp(-t * 40) * 0.5,
+        "chirp.wav": np.sin(2 * np.pi * (2000 + 4000 * t) * t) * 0.4,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, signal in sounds.items():
+        paths[name] = folder / name
+        sf.write(paths[name], signal.astype("float32"), sr)
+    return paths
+
+
+def _bridge_env() -> dict:
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_real_insert(record: dict, library: Path, query: Path) -> None:
+    assert record["messages"] == [], record["messages"]
+    assert len(record["inserts"]) == 1
+    inserted = Path(record["inserts"][0]["path"])
+    assert inserted.is_absolute() and inserted.parent == library.resolve()
+    assert inserted != query.resolve()
+    assert record["inserts"][0]["mode"] == 0
+    fields = record["menus"][0]["text"].split("|")
+    assert len(fields) == 3  # the other three samples, the query never among them
+
+
+@pytest.mark.slow
+@needs_bridge
+def test_end_to_end_with_the_real_cli_in_process(tmp_path):
+    library, data = tmp_path / "library", tmp_path / "data"
+    paths = _synthesize_library(library)
+    env = {**os.environ, **_bridge_env()}
+    subprocess.run([sys.executable, "-m", "bridge", "index", str(library), "--data-dir", str(data)],
+                   check=True, cwd=ROOT, env=env, timeout=600, capture_output=True)
+    query = paths["kick_a.wav"]
+    record = run_reaper(tmp_path, {
+        "settings": {"command": [sys.executable, "-m", "bridge"],
+                     "extra_args": ["--data-dir", str(data)], "count": 10},
+        "item": {"track": 1, "take": {"file": str(query)}}, "selected_track": 1,
+        "menu_choice": 1}, _bridge_env())
+    _check_real_insert(record, library, query)
+
+
+@pytest.mark.slow
+@needs_bridge
+def test_end_to_end_with_a_running_daemon(tmp_path):
+    library, data = tmp_path / "library", tmp_path / "data"
+    paths = _synthesize_library(library)
+    env = {**os.environ, **_bridge_env()}
+    port = _free_port()
+    daemon = subprocess.Popen([sys.executable, "-m", "bridge", "serve", str(library),
+                               "--data-dir", str(data), "--osc-port", str(port)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        _wait_until_indexed(port, expected=len(paths), daemon=daemon)
+        query = paths["kick_b.wav"]
+        record = run_reaper(tmp_path, {
+            "settings": {"command": [sys.executable, "-m", "bridge"],
+                         "extra_args": ["--data-dir", str(data)]},
+            "item": {"track": 1, "take": {"file": str(query)}}, "menu_choice": 1},
+            _bridge_env())
+        _check_real_insert(record, library, query)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+def _wait_until_indexed(port: int, expected: int, daemon: subprocess.Popen,
+                        timeout: float = 300) -> None:
+    """Poll /soundalike/status until the daemon is idle with every file indexed."""
+    from pythonosc.osc_message import OscMessage
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.5)
+        request = OscMessageBuilder("/soundalike/status").build().dgram
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert daemon.poll() is None, daemon.stderr.read().decode(errors="replace")
+            sock.sendto(request, ("127.0.0.1", port))
+            try:
+                message = OscMessage(sock.recv(65536))
+            except (socket.timeout, ConnectionResetError):
+                continue
+            if message.address == "/soundalike/status":
+                indexed, pending, state = message.params
+                if indexed >= expected and pending == 0 and state == "idle":
+                    return
+            time.sleep(0.2)
+    pytest.fail("the daemon did not finish indexing in time")
