@@ -287,6 +287,9 @@ class OscServer:
         if route is None:
             self.handlers.error(req.sender, req.address, f"unknown address: {req.address}")
             return
+        if route.local_only and not req.local:
+            self.handlers.error(req.sender, req.address, "not allowed from a remote client")
+            return
         if route.lane == "inline":
             self.handlers.handle(route, req)
             return
@@ -294,8 +297,6 @@ class OscServer:
         lane = self._slow
         if route.lane == "query":
             try:
-                if route.local_only and not req.local:
-                    raise RequestError("not allowed from a remote client")
                 query = self.handlers.prepare_query(route, req)
             except Exception as exc:  # wrong arguments, not allowed, no selection...
                 if not isinstance(exc, RequestError):
