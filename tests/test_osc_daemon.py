@@ -31,10 +31,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def daemon(tmp_path):
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """One daemon for the module (starting one costs seconds); the SIGTERM test runs last."""
     from engine.model.mfcc import MfccEncoder
 
+    tmp_path = tmp_path_factory.mktemp("daemon")
     model = tmp_path / "model"
     MfccEncoder().save(model)
     folder = tmp_path / "samples"
@@ -115,7 +117,16 @@ def test_daemon_with_liblo_reply_port(daemon):
         dump.stdout.close()
 
 
-def test_daemon_survives_garbage_and_writes_its_state_file(daemon):
+def test_cli_similar_uses_the_daemon(daemon):
+    proc, c, port, reply, folder, samples, data = daemon
+    out = subprocess.run([sys.executable, "-m", "bridge", "similar", str(samples[0]), "-n", "2",
+                          "--json", "--data-dir", str(data)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0, out.stderr
+    assert str(samples[0]) in out.stdout
+
+
+def test_daemon_survives_garbage_then_sigterm_removes_its_state_file(daemon):
     proc, c, port, reply, folder, samples, data = daemon
     from bridge.client import read_daemon_file
 
@@ -130,12 +141,3 @@ def test_daemon_survives_garbage_and_writes_its_state_file(daemon):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert read_daemon_file(data) is None
-
-
-def test_cli_similar_uses_the_daemon(daemon):
-    proc, c, port, reply, folder, samples, data = daemon
-    out = subprocess.run([sys.executable, "-m", "bridge", "similar", str(samples[0]), "-n", "2",
-                          "--json", "--data-dir", str(data)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": ROOT})
-    assert out.returncode == 0, out.stderr
-    assert str(samples[0]) in out.stdout
