@@ -1,11 +1,254 @@
-"""Asking a running daemon (placeholder until the OSC bridge lands: no daemon is ever found)."""
+"""Asking a running daemon over OSC, and the state file that says where it listens.
+
+The daemon writes ``daemon.json`` (pid, host, port) into its data dir when its OSC server is up
+(:func:`write_daemon_file`) and removes it on a clean shutdown (:func:`remove_daemon_file`).
+``soundalike similar`` and ``soundalike status`` read it and ask the daemon; when there is no
+file, its process is gone, or it does not answer a ping within :data:`PING_TIMEOUT`, they work
+in-process instead.  This module imports neither the engine nor python-osc: asking a daemon
+costs a few milliseconds.
+"""
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
 
-def ask_daemon(queries, count, *, data_dir_arg=None, mode=None, weights=None):
-    """Answers from a running daemon, or None when there is none."""
-    return None
+from .errors import UserError
+from .osc_wire import DecodeError, Message, decode, encode
+
+DAEMON_FILE = "daemon.json"
+#: how long to wait for a daemon to acknowledge us before working in-process
+PING_TIMEOUT = 0.5
+#: how long one query may take (embedding an outside file may load the model first)
+QUERY_TIMEOUT = 120.0
+#: the daemon's cap on results per query (bridge.routes.MAX_COUNT; larger asks work in-process)
+DAEMON_MAX_COUNT = 100
+P = "/soundalike"
 
 
-def daemon_status(*, data_dir_arg=None):
-    return None
+# -- the state file -----------------------------------------------------------------------
+def write_daemon_file(data_dir: str | os.PathLike, host: str, port: int, *,
+                      pid: int | None = None) -> Path:
+    """Record where this daemon's OSC server listens (atomically, readable by the user only)."""
+    path = Path(data_dir) / DAEMON_FILE
+    tmp = path.with_name(DAEMON_FILE + f".{os.getpid()}.tmp")
+    info = {"pid": pid or os.getpid(), "host": host, "port": int(port),
+            "started": time.time()}
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def remove_daemon_file(data_dir: str | os.PathLike, *, pid: int | None = None) -> None:
+    """Remove the state file if it is this process's (or ``pid``'s)."""
+    path = Path(data_dir) / DAEMON_FILE
+    info = _load(path)
+    if info is not None and info["pid"] == (pid or os.getpid()):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        pid, host, port = int(info["pid"]), str(info["host"]), int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid <= 0 or not 1 <= port <= 65535:
+        return None
+    return {**info, "pid": pid, "host": host, "port": port}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def read_daemon_file(data_dir: str | os.PathLike) -> dict | None:
+    """``{"pid", "host", "port", ...}`` of the daemon of ``data_dir``; None when there is no
+    file, it is unreadable, or its process is gone."""
+    info = _load(Path(data_dir) / DAEMON_FILE)
+    if info is None or not _alive(info["pid"]):
+        return None
+    return info
+
+
+# -- talking to it ----------------------------------------------------------------------------
+class DaemonConnection:
+    """A UDP socket that registered itself with ``/soundalike/reply_to`` (so replies come back
+    to it whatever ``--reply-port`` the daemon was given)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = PING_TIMEOUT) -> None:
+        host = _reachable(host)
+        family, _, _, _, self.server = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            except OSError:
+                pass
+            self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0)
+                           if _is_loopback(host) else ("", 0))
+            self.port = self.sock.getsockname()[1]
+            self.send(f"{P}/reply_to", self.port)
+            ack = self.wait(lambda m: m.address == f"{P}/reply_to", timeout)
+            if ack is None:
+                raise TimeoutError("the daemon did not answer")
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "DaemonConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, address: str, *args) -> None:
+        self.sock.sendto(encode(address, *args), self.server)
+
+    def wait(self, accept, timeout: float) -> Message | None:
+        """The first message ``accept`` says yes to (None at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                return None  # Windows: the port is closed
+            try:
+                items = decode(data)
+            except DecodeError:
+                continue
+            for m in items:
+                if isinstance(m, Message) and accept(m):
+                    return m
+
+    def similar(self, path: str, count: int, *, mode: str | None = None,
+                weights: Mapping[str, float] | None = None,
+                timeout: float = QUERY_TIMEOUT) -> list[tuple[str, float]] | None:
+        """The daemon's answer for ``path``; None when it is busy or the answer got lost.
+
+        Raises UserError with the daemon's message when it cannot answer (no such file, ...).
+        """
+        args: list = [path, count]
+        if mode or weights:
+            args.append(mode or "")
+            for name, value in (weights or {}).items():
+                args += [name, float(value)]
+        self.send(f"{P}/similar", *args)
+
+        def mine(m: Message) -> bool:
+            if m.address == f"{P}/error":
+                return m.args[:1] == (f"{P}/similar",)
+            return m.address.startswith(f"{P}/result")
+
+        results: list[tuple[str, float]] = []
+        begun = False
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.wait(mine, deadline - time.monotonic())
+            if m is None:
+                return None
+            if m.address == f"{P}/error":
+                message = str(m.args[1]) if len(m.args) > 1 else "error"
+                if message.startswith("busy"):
+                    return None
+                raise UserError(message)
+            if m.address == f"{P}/results/begin":
+                begun = m.args[:1] == (path,)
+                results = []
+            elif m.address == f"{P}/result" and begun and m.tags == "isf":
+                results.append((m.args[1], float(m.args[2])))
+            elif m.address == f"{P}/results/end" and begun and m.args[:1] == (path,):
+                return results if len(results) == m.args[1] else None
+
+    def status(self, timeout: float = 2.0) -> dict | None:
+        self.send(f"{P}/status")
+        m = self.wait(lambda m: m.address == f"{P}/status" and m.tags == "iis", timeout)
+        if m is None:
+            return None
+        return {"indexed": m.args[0], "pending": m.args[1], "state": m.args[2]}
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _reachable(host: str) -> str:
+    """Where to send to reach a daemon bound to ``host`` from this machine."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "127.0.0.1"
+    if ip.is_unspecified:
+        return "::1" if ip.version == 6 else "127.0.0.1"
+    return host
+
+
+def connect(data_dir_arg=None, *, timeout: float = PING_TIMEOUT) -> DaemonConnection | None:
+    """A connection to the running daemon of the data dir, or None when none answers."""
+    from .paths import data_dir
+
+    info = read_daemon_file(data_dir(data_dir_arg))
+    if info is None:
+        return None
+    try:
+        return DaemonConnection(info["host"], info["port"], timeout=timeout)
+    except (OSError, TimeoutError, IndexError):
+        return None
+
+
+def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
+               weights=None) -> list[tuple[str, list[tuple[str, float]]]] | None:
+    """``[(query, [(path, score), ...]), ...]`` from a running daemon, or None when there is
+    none (or it could not answer: busy, lost datagrams, more than 100 results asked)."""
+    if count > DAEMON_MAX_COUNT:
+        return None
+    conn = connect(data_dir_arg)
+    if conn is None:
+        return None
+    with conn:
+        answers = []
+        for q in queries:
+            results = conn.similar(q, count, mode=mode, weights=weights or None)
+            if results is None:
+                return None
+            answers.append((q, results))
+        return answers
+
+
+def daemon_status(*, data_dir_arg=None) -> dict | None:
+    """``{"indexed", "pending", "state"}`` from a running daemon, or None."""
+    conn = connect(data_dir_arg)
+    if conn is None:
+        return None
+    with conn:
+        return conn.status()

@@ -1,0 +1,392 @@
+"""The OSC handlers: decode and check arguments, call the backend, reply.  Thin on purpose.
+
+``Handlers`` also holds the little protocol state the extension needs: the DAW's current
+selection, the last results and the cursor over them, subscribers, and reply ports registered
+with ``/soundalike/reply_to``.  It never touches a socket: it is given a ``send(dest, address,
+*args)`` function, so the tests can drive it without the network.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from engine import QueryError
+
+from .routes import DEFAULT_COUNT, MAX_COUNT, MAX_SLOTS, MAX_SUBSCRIBERS, PREFIX, Route
+
+Dest = tuple  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
+Send = Callable[..., None]
+
+#: reply ports remembered (least recently used forgotten first): a flood cannot grow memory
+MAX_REPLY_PORTS = 1024
+
+ERROR = f"{PREFIX}/error"
+
+
+class RequestError(Exception):
+    """A request that cannot be served; the message is sent back as is."""
+
+
+@dataclass(frozen=True)
+class Request:
+    address: str
+    tags: str
+    args: tuple
+    sender: Dest          # where the datagram came from
+    local: bool = True    # from this machine (loopback or the bound address)
+
+
+@dataclass(frozen=True)
+class Query:
+    path: str
+    count: int
+    mode: str | None = None
+    weights: tuple[tuple[str, float], ...] = ()
+
+
+def wrong(route: Route, req: Request) -> RequestError:
+    got = "," + req.tags if req.tags else "no arguments"
+    return RequestError(f"wrong arguments: expected {route.accepts}; got {got}")
+
+
+def _port(value: Any, *, zero_ok: bool = False) -> int:
+    if not (0 if zero_ok else 1) <= value <= 65535:
+        raise RequestError(f"port out of range: {value} (1..65535)")
+    return value
+
+
+def _number(tag: str, value: Any) -> float | None:
+    """A numeric OSC argument as a float (None if ``tag`` is not a number type)."""
+    if tag in "ihfd":
+        return float(value)
+    return None
+
+
+def _check_path(path: str) -> str:
+    if not path:
+        raise RequestError("empty path")
+    if not os.path.isabs(path):
+        raise RequestError(f"not an absolute path: {path}")
+    return os.path.normpath(path)
+
+
+def _label(path: str) -> str:
+    return os.path.basename(path)
+
+
+class Handlers:
+    """The request handlers and the protocol state (thread-safe)."""
+
+    def __init__(self, backend, send: Send, *, reply_port: int | None = None,
+                 logger: logging.Logger | None = None,
+                 max_subscribers: int = MAX_SUBSCRIBERS) -> None:
+        self.backend = backend
+        self._send = send
+        self.reply_port = reply_port
+        self.log = logger or logging.getLogger("soundalike.osc")
+        self.max_subscribers = max_subscribers
+        self._lock = threading.RLock()
+        self._reply_ports: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._subscribers: dict[Dest, int] = {}  # destination -> number of slots
+        self.selection: str | None = None
+        self._query: str | None = None
+        self._results: list = []
+        self._cursor: int | None = None  # index into _results
+
+    # -- where things go ------------------------------------------------------------------
+    def dest_for(self, sender: Dest) -> Dest:
+        """The reply destination: reply_to port, else --reply-port, else the source port."""
+        with self._lock:
+            port = self._reply_ports.get((sender[0], sender[1]))
+            if port is not None:
+                self._reply_ports.move_to_end((sender[0], sender[1]))
+        if port is None:
+            port = self.reply_port or sender[1]
+        return (sender[0], port) + tuple(sender[2:])
+
+    def reply(self, req: Request, address: str, *args: Any) -> Dest:
+        dest = self.dest_for(req.sender)
+        self._send(dest, address, *args)
+        return dest
+
+    def error(self, sender: Dest, request_address: str, message: str) -> None:
+        self._send(self.dest_for(sender), ERROR, request_address, message)
+
+    def subscribers(self) -> dict[Dest, int]:
+        with self._lock:
+            return dict(self._subscribers)
+
+    def push(self, address: str, *args: Any, skip: Dest | None = None) -> None:
+        """Send to every subscriber (but ``skip``, who already got it as a reply)."""
+        for dest in self.subscribers():
+            if dest != skip:
+                self._send(dest, address, *args)
+
+    # -- dispatch -------------------------------------------------------------------------
+    def handle(self, route: Route, req: Request, query: Query | None = None) -> None:
+        """Serve one request; every failure becomes a /soundalike/error reply, never raises."""
+        try:
+            if route.local_only and not req.local:
+                raise RequestError("not allowed from a remote client")
+            method = getattr(self, route.handler)
+            if route.lane == "query":
+                method(route, req, query if query is not None else self.prepare_query(route, req))
+            else:
+                method(route, req)
+        except (RequestError, QueryError) as exc:
+            self.error(req.sender, req.address, str(exc) or "cannot be served")
+        except Exception as exc:  # the daemon never dies of a request
+            self.log.exception("OSC %s from %s failed", req.address, req.sender[:2])
+            self.error(req.sender, req.address,
+                       f"internal error ({type(exc).__name__}); see the daemon log")
+
+    # -- queries --------------------------------------------------------------------------
+    def prepare_query(self, route: Route, req: Request) -> Query:
+        """Check a query's arguments (raises RequestError); the path is absolute and normal."""
+        tags, args = req.tags, req.args
+        mode, weights = None, []
+        if tags in ("", "i", "h"):
+            with self._lock:
+                path = self.selection
+            if path is None:
+                raise RequestError("no selection: send /soundalike/select ,s path first "
+                                   "(or give a path)")
+            count = args[0] if tags else DEFAULT_COUNT
+        elif tags == "s":
+            path, count = args[0], DEFAULT_COUNT
+        elif len(tags) >= 2 and tags[0] == "s" and tags[1] in "ih":
+            path, count = args[0], args[1]
+            rest_tags, rest = tags[2:], args[2:]
+            if rest_tags:
+                if rest_tags[0] != "s":
+                    raise wrong(route, req)
+                mode = rest[0] or None
+                rest_tags, rest = rest_tags[1:], rest[1:]
+            if len(rest_tags) % 2:
+                raise wrong(route, req)
+            for i in range(0, len(rest_tags), 2):
+                value = _number(rest_tags[i + 1], rest[i + 1])
+                if rest_tags[i] != "s" or value is None:
+                    raise wrong(route, req)
+                weights.append((rest[i], value))
+        else:
+            raise wrong(route, req)
+        if count < 1:
+            raise RequestError(f"count must be at least 1 (got {count})")
+        count = min(count, MAX_COUNT)
+        path = _check_path(path)
+        if mode == "default":
+            mode = None
+        if not req.local and not self.backend.is_allowed_query(path):
+            raise RequestError(f"not allowed: {path} is not in the library")
+        return Query(path, count, mode, tuple(weights))
+
+    def similar(self, route: Route, req: Request, q: Query) -> None:
+        results = self.backend.similar(q.path, q.count, mode=q.mode,
+                                       weights=dict(q.weights) or None)
+        results = [r for r in results[:q.count]
+                   if r.path != q.path and math.isfinite(r.score)]
+        msgs = [(f"{PREFIX}/results/begin", q.path, len(results))]
+        msgs += [(f"{PREFIX}/result", rank, r.path, float(r.score))
+                 for rank, r in enumerate(results, 1)]
+        msgs.append((f"{PREFIX}/results/end", q.path, len(results)))
+        dest = self.dest_for(req.sender)
+        for m in msgs:
+            self._send(dest, *m)
+        with self._lock:
+            self._query, self._results = q.path, results
+            self._cursor = 0 if results else None
+            subs = dict(self._subscribers)
+        for sub, slots in subs.items():
+            if sub != dest:
+                for m in msgs:
+                    self._send(sub, *m)
+            self._send_slots(sub, slots, results)
+            if results:
+                self._send(sub, *self._cursor_message(0, results))
+
+    def _send_slots(self, dest: Dest, slots: int, results: Sequence) -> None:
+        for n in range(1, slots + 1):
+            if n <= len(results):
+                r = results[n - 1]
+                self._send(dest, f"{PREFIX}/slot/{n}", _label(r.path), float(r.score))
+            else:
+                self._send(dest, f"{PREFIX}/slot/{n}", "", 0.0)
+
+    # -- status, ping, reply ports ----------------------------------------------------------
+    def status(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        st = self.backend.status()
+        self.reply(req, f"{PREFIX}/status", int(st["indexed"]), int(st["pending"]),
+                   str(st["state"]))
+
+    def ping(self, route: Route, req: Request) -> None:
+        self.reply(req, f"{PREFIX}/pong", *req.args)
+
+    def reply_to(self, route: Route, req: Request) -> None:
+        if req.tags not in ("i", "h"):
+            raise wrong(route, req)
+        port = _port(req.args[0], zero_ok=True)
+        key = (req.sender[0], req.sender[1])
+        with self._lock:
+            if port == 0:
+                self._reply_ports.pop(key, None)
+            else:
+                self._reply_ports[key] = port
+                self._reply_ports.move_to_end(key)
+                while len(self._reply_ports) > MAX_REPLY_PORTS:
+                    self._reply_ports.popitem(last=False)
+        self.reply(req, f"{PREFIX}/reply_to", port)
+
+    # -- selection ------------------------------------------------------------------------
+    def select(self, route: Route, req: Request) -> None:
+        if req.tags != "s":
+            raise wrong(route, req)
+        path = _check_path(req.args[0]) if req.args[0] else ""
+        if path and not req.local and not self.backend.is_allowed_query(path):
+            raise RequestError(f"not allowed: {path} is not in the library")
+        with self._lock:
+            self.selection = path or None
+        dest = self.reply(req, f"{PREFIX}/selected", path)
+        self.push(f"{PREFIX}/selected", path, skip=dest)
+
+    def selection_get(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        with self._lock:
+            path = self.selection or ""
+        self.reply(req, f"{PREFIX}/selected", path)
+
+    # -- subscriptions --------------------------------------------------------------------
+    def subscribe(self, route: Route, req: Request) -> None:
+        if req.tags not in ("i", "ii"):
+            raise wrong(route, req)
+        port = _port(req.args[0])
+        slots = req.args[1] if len(req.args) > 1 else 0
+        if not 0 <= slots <= MAX_SLOTS:
+            raise RequestError(f"slots out of range: {slots} (0..{MAX_SLOTS})")
+        dest = (req.sender[0], port) + tuple(req.sender[2:])
+        with self._lock:
+            if dest not in self._subscribers and \
+                    len(self._subscribers) >= self.max_subscribers:
+                raise RequestError(f"too many subscribers ({self.max_subscribers})")
+            self._subscribers[dest] = slots
+            results, cursor = list(self._results), self._cursor
+        self.reply(req, f"{PREFIX}/subscribed", port, slots)
+        # bring the new subscriber up to date: its labels and the cursor
+        self._send_slots(dest, slots, results)
+        if cursor is not None:
+            self._send(dest, *self._cursor_message(cursor, results))
+
+    def unsubscribe(self, route: Route, req: Request) -> None:
+        if req.tags != "i":
+            raise wrong(route, req)
+        port = _port(req.args[0])
+        dest = (req.sender[0], port) + tuple(req.sender[2:])
+        with self._lock:
+            if self._subscribers.pop(dest, None) is None:
+                raise RequestError(f"not subscribed: port {port}")
+        self.reply(req, f"{PREFIX}/unsubscribed", port)
+
+    # -- the cursor over the last results -------------------------------------------------
+    @staticmethod
+    def _cursor_message(index: int, results: Sequence) -> tuple:
+        r = results[index]
+        return (f"{PREFIX}/cursor", index + 1, r.path, float(r.score))
+
+    def _move(self, req: Request, to: Callable[[int, int], int]) -> None:
+        with self._lock:
+            if self._query is None:
+                raise RequestError("no results yet: query with /soundalike/similar first")
+            if not self._results:
+                raise RequestError(f"the last query found nothing: {self._query}")
+            self._cursor = to(self._cursor or 0, len(self._results))
+            msg = self._cursor_message(self._cursor, self._results)
+        dest = self.reply(req, *msg)
+        self.push(*msg, skip=dest)
+
+    def _trigger(self, route: Route, req: Request) -> bool:
+        """No argument, or one number (a controller button: 0 = released, ignored)."""
+        if not req.tags:
+            return True
+        if len(req.tags) == 1 and _number(req.tags, req.args[0]) is not None:
+            return req.args[0] != 0
+        if req.tags in ("T", "F"):
+            return req.args[0]
+        raise wrong(route, req)
+
+    def cursor_next(self, route: Route, req: Request) -> None:
+        if self._trigger(route, req):
+            self._move(req, lambda i, n: min(i + 1, n - 1))
+
+    def cursor_prev(self, route: Route, req: Request) -> None:
+        if self._trigger(route, req):
+            self._move(req, lambda i, n: max(i - 1, 0))
+
+    def cursor_pick(self, route: Route, req: Request) -> None:
+        value = _number(req.tags, req.args[0]) if len(req.tags) == 1 else None
+        if value is None or not math.isfinite(value) or value != int(value):
+            raise wrong(route, req)
+        rank = int(value)
+
+        def to(i: int, n: int) -> int:
+            if not 1 <= rank <= n:
+                raise RequestError(f"no result at rank {rank} (1..{n})")
+            return rank - 1
+
+        self._move(req, to)
+
+    def cursor_get(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        with self._lock:
+            if self._query is None:
+                raise RequestError("no results yet: query with /soundalike/similar first")
+            if not self._results:
+                raise RequestError(f"the last query found nothing: {self._query}")
+            msg = self._cursor_message(self._cursor or 0, self._results)
+        self.reply(req, *msg)
+
+    # -- the library ----------------------------------------------------------------------
+    def folders(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        self.reply(req, f"{PREFIX}/folders", *self.backend.folders())
+
+    def folder_add(self, route: Route, req: Request) -> None:
+        if req.tags != "s":
+            raise wrong(route, req)
+        path = _check_path(req.args[0])
+        self.backend.add_folder(path)
+        self.reply(req, f"{PREFIX}/folder/added", path)
+
+    def folder_remove(self, route: Route, req: Request) -> None:
+        if req.tags != "s":
+            raise wrong(route, req)
+        path = _check_path(req.args[0])
+        self.backend.remove_folder(path)
+        self.reply(req, f"{PREFIX}/folder/removed", path)
+
+    def rescan(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        self.backend.rescan()
+        self.reply(req, f"{PREFIX}/rescan", 1)
+
+    # -- pushes from the backend ----------------------------------------------------------
+    def on_event(self, event: str, args: tuple) -> None:
+        """Push an indexing event to subscribers (called from the server's pusher thread)."""
+        if event in ("indexed", "removed"):
+            self.push(f"{PREFIX}/{event}", str(args[0]))
+        elif event == "moved":
+            self.push(f"{PREFIX}/moved", str(args[0]), str(args[1]))
+        elif event == "progress":
+            self.push(f"{PREFIX}/progress", int(args[0]), int(args[1]), str(args[2]))
+        else:
+            self.log.debug("unknown backend event %r", event)

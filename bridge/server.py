@@ -1,0 +1,387 @@
+"""The OSC server: one UDP socket, a receiving thread, two bounded worker lanes and a pusher.
+
+Threads (each a small loop with a stop event, woken by a marker, joined on ``stop()``):
+
+- ``osc-receive`` reads datagrams, drops those from clients that are not allowed, decodes them
+  (bundles flattened), answers malformed ones with ``/soundalike/error``, serves the cheap
+  requests at once (status, ping, cursor, ...) and queues the rest;
+- ``osc-fast`` serves queries for indexed files (no encoder needed);
+- ``osc-slow`` serves queries that must embed a file first, and folder add/remove and rescan;
+- ``osc-push`` sends backend events (indexed / removed / moved / progress) to subscribers,
+  progress at most every ``progress_interval`` seconds (the latest one always goes out).
+
+Both lanes are bounded queues: under a flood, a request that finds its lane full is answered
+``busy`` (at most ``busy_replies_per_s`` such answers a second, the rest dropped), so memory
+stays bounded and status requests, served on the receiving thread, keep being answered.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any, Iterable
+
+from .errors import ConfigError, UserError
+from .handlers import Handlers, Query, Request, RequestError
+from .osc_wire import DecodeError, Message, decode, encode
+from .routes import ROUTES
+
+MAX_DATAGRAM = 65_535
+_STOP = object()
+
+
+def parse_allow_list(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Client addresses or networks (``192.168.1.20``, ``192.168.1.0/24``, ``fe80::/10``).
+
+    Raises ConfigError naming every entry that is not one.
+    """
+    nets, bad = [], []
+    for entry in entries:
+        try:
+            nets.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            bad.append(repr(entry))
+    if bad:
+        raise ConfigError("not an IP address or network in the OSC allow-list: "
+                          + ", ".join(bad))
+    return nets
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    ip = _ip(host)
+    return ip is not None and ip.is_loopback
+
+
+class _RateLimit:
+    """A token bucket: ``allow()`` is True at most ``rate`` times a second (bursts of ``rate``)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = float(rate)
+        self.tokens = float(rate)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            self.dropped += 1
+            return False
+
+
+class OscServer:
+    """Serves the OSC protocol of docs/osc.md for a :class:`bridge.backend.Backend`.
+
+    ``host``/``port``: where to listen (port 0: any free port, see :attr:`address`).
+    ``reply_port``: the daemon's ``--reply-port`` (replies go there unless a client registered
+    a port with ``/soundalike/reply_to``).  ``allow``: client addresses or networks allowed
+    besides this machine; required when ``host`` is not a loopback address.  Raises ConfigError
+    for a bad configuration; :meth:`start` raises UserError when it cannot listen.
+    """
+
+    def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 9000,
+                 reply_port: int | None = None, allow: Iterable[str] = (),
+                 logger: logging.Logger | None = None, queue_size: int = 64,
+                 slow_queue_size: int = 16, busy_replies_per_s: float = 100.0,
+                 progress_interval: float = 0.25) -> None:
+        self.log = logger or logging.getLogger("soundalike.osc")
+        self.backend = backend
+        self.host = host or "127.0.0.1"
+        if not 0 <= int(port) <= 65535:
+            raise ConfigError(f"OSC port out of range: {port} (0..65535)")
+        if reply_port is not None and not 1 <= int(reply_port) <= 65535:
+            raise ConfigError(f"reply port out of range: {reply_port} (1..65535)")
+        self.port = int(port)
+        self.allow = parse_allow_list(allow)
+        if not is_loopback_host(self.host) and not self.allow:
+            raise ConfigError(f"listening on {self.host} (not loopback) needs an allow-list of "
+                              "client addresses")
+        self.handlers = Handlers(backend, self._send, reply_port=reply_port, logger=self.log)
+        self.progress_interval = progress_interval
+        self._fast: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._slow: queue.Queue = queue.Queue(maxsize=slow_queue_size)
+        self._events: queue.Queue = queue.Queue(maxsize=10_000)
+        self._busy = _RateLimit(busy_replies_per_s)
+        self._garbage = _RateLimit(busy_replies_per_s)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sock: socket.socket | None = None
+        self._local_ips: set = set()
+        self._listening = False
+        self.stats = {"datagrams": 0, "malformed": 0, "refused": 0, "busy": 0,
+                      "events_dropped": 0}
+
+    # -- life cycle -----------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) actually bound (after :meth:`start`)."""
+        if self._sock is None:
+            return (self.host, self.port)
+        name = self._sock.getsockname()
+        return (name[0], name[1])
+
+    def start(self) -> "OscServer":
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+            family, _, _, _, sockaddr = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except (OSError, IndexError) as exc:
+            raise UserError(f"cannot listen for OSC on {self.host}:{self.port}: {exc}") from None
+        try:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            except OSError:
+                pass
+            sock.bind(sockaddr)
+            sock.settimeout(0.5)
+        except OSError as exc:
+            sock.close()
+            why = exc.strerror or str(exc)
+            raise UserError(f"cannot listen for OSC on {self.host}:{self.port}: {why}") from None
+        self._sock = sock
+        bound = _ip(sock.getsockname()[0])
+        if bound is not None and not bound.is_unspecified:
+            self._local_ips.add(bound)
+        self._stop.clear()
+        self._listening = True
+        self.backend.add_listener(self._on_backend_event)
+        for name, target, args in (("osc-receive", self._receive_loop, ()),
+                                   ("osc-fast", self._work_loop, (self._fast,)),
+                                   ("osc-slow", self._work_loop, (self._slow,)),
+                                   ("osc-push", self._push_loop, ())):
+            t = threading.Thread(target=target, args=args, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.log.info("OSC listening on %s:%d", *self.address)
+        return self
+
+    def stop(self) -> None:
+        """Stop every thread and join it, then close the socket.  Idempotent."""
+        if not self._threads:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            return
+        self._listening = False
+        self._stop.set()
+        self._wake_receiver()
+        receiver, rest = self._threads[0], self._threads[1:]
+        receiver.join()
+        for q in (self._fast, self._slow, self._events):
+            _drain(q)
+            q.put(_STOP)
+        for t in rest:
+            t.join()
+        self._threads.clear()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self.log.info("OSC stopped")
+
+    def __enter__(self) -> "OscServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wake_receiver(self) -> None:
+        """Send an empty datagram to our own socket so that recvfrom returns at once."""
+        if self._sock is None:
+            return
+        host, port = self.address
+        ip = _ip(host)
+        if ip is None or ip.is_unspecified:
+            host = "::1" if self._sock.family == socket.AF_INET6 else "127.0.0.1"
+        try:
+            with socket.socket(self._sock.family, socket.SOCK_DGRAM) as s:
+                s.sendto(b"", (host, port))
+        except OSError:
+            pass  # the receive timeout wakes it anyway
+
+    # -- sending --------------------------------------------------------------------------
+    def _send(self, dest: tuple, address: str, *args: Any) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.sendto(encode(address, *args), dest)
+        except OSError as exc:  # unreachable host, message too long, socket closed, ...
+            self.log.debug("OSC send %s to %s failed: %s", address, dest[:2], exc)
+
+    # -- receiving ------------------------------------------------------------------------
+    def _receive_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                data, sender = sock.recvfrom(MAX_DATAGRAM)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, InterruptedError):
+                continue  # Windows reports an earlier send's ICMP "port unreachable" here
+            except OSError as exc:
+                if self._stop.is_set():
+                    break
+                self.log.warning("OSC receive failed: %s", exc)
+                time.sleep(0.05)
+                continue
+            if self._stop.is_set():
+                break
+            try:
+                self.handle_datagram(data, sender)
+            except Exception:  # never die of a datagram
+                self.log.exception("OSC datagram from %s could not be handled", sender[:2])
+
+    def client_access(self, host: str) -> tuple[bool, bool]:
+        """(allowed, local) for a client address."""
+        ip = _ip(host)
+        if ip is None:
+            return False, False
+        local = ip.is_loopback or ip in self._local_ips
+        return local or any(ip in net for net in self.allow), local
+
+    def handle_datagram(self, data: bytes, sender: tuple) -> None:
+        """Decode one datagram and serve (or queue) its messages.  Never raises for bad input."""
+        self.stats["datagrams"] += 1
+        allowed, local = self.client_access(sender[0])
+        if not allowed:
+            self.stats["refused"] += 1
+            return  # a client that is not allowed gets nothing at all
+        if not data:
+            return  # an empty datagram (our own wake-up marker, or nothing worth answering)
+        try:
+            items: list[Message | DecodeError] = decode(data)
+        except DecodeError as exc:
+            items = [exc]
+        for item in items:
+            if isinstance(item, DecodeError):
+                self.stats["malformed"] += 1
+                if item.address or self._garbage.allow():
+                    self.handlers.error(sender, item.address, f"malformed: {item.reason}")
+                continue
+            self._dispatch(Request(item.address, item.tags, item.args, sender, local))
+
+    def _dispatch(self, req: Request) -> None:
+        route = ROUTES.get(req.address)
+        if route is None:
+            self.handlers.error(req.sender, req.address, f"unknown address: {req.address}")
+            return
+        if route.local_only and not req.local:
+            self.handlers.error(req.sender, req.address, "not allowed from a remote client")
+            return
+        if route.lane == "inline":
+            self.handlers.handle(route, req)
+            return
+        query: Query | None = None
+        lane = self._slow
+        if route.lane == "query":
+            try:
+                query = self.handlers.prepare_query(route, req)
+            except Exception as exc:  # wrong arguments, not allowed, no selection...
+                if not isinstance(exc, RequestError):
+                    self.log.exception("OSC %s: checking the request failed", req.address)
+                self.handlers.error(req.sender, req.address, str(exc))
+                return
+            if not self._needs_encoder(query.path):
+                lane = self._fast
+        try:
+            lane.put_nowait((route, req, query))
+        except queue.Full:
+            self.stats["busy"] += 1
+            if self._busy.allow():
+                self.handlers.error(req.sender, req.address,
+                                    "busy: too many requests waiting, try again")
+
+    def _needs_encoder(self, path: str) -> bool:
+        """Whether answering ``path`` may need the encoder (then it goes to the slow lane).
+
+        Uses ``backend.is_indexed(path)`` when the backend has it; otherwise a file under a
+        watched folder counts as indexed.
+        """
+        is_indexed = getattr(self.backend, "is_indexed", None)
+        try:
+            if is_indexed is not None:
+                return not is_indexed(path)
+            return not any(path.startswith(f.rstrip(os.sep) + os.sep)
+                           for f in self.backend.folders())
+        except Exception:
+            self.log.exception("OSC: checking whether %s is indexed failed", path)
+            return True
+
+    # -- workers --------------------------------------------------------------------------
+    def _work_loop(self, lane: queue.Queue) -> None:
+        while True:
+            item = lane.get()
+            if item is _STOP:
+                return
+            route, req, query = item
+            self.handlers.handle(route, req, query)
+
+    # -- pushes ---------------------------------------------------------------------------
+    def _on_backend_event(self, event: str, args: tuple) -> None:
+        """The backend listener: never blocks, never raises (called from indexing threads)."""
+        if not self._listening:
+            return
+        try:
+            self._events.put_nowait((event, tuple(args)))
+        except queue.Full:
+            self.stats["events_dropped"] += 1
+
+    def _push_loop(self) -> None:
+        pending_progress: tuple | None = None
+        last_progress = 0.0
+        while True:
+            timeout = None
+            if pending_progress is not None:
+                timeout = max(0.0, last_progress + self.progress_interval - time.monotonic())
+            try:
+                item = self._events.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if item is not None:
+                event, args = item
+                if event == "progress":
+                    pending_progress = args
+                else:
+                    self._push_event(event, args)
+            now = time.monotonic()
+            if pending_progress is not None and now - last_progress >= self.progress_interval:
+                self._push_event("progress", pending_progress)
+                pending_progress, last_progress = None, now
+
+    def _push_event(self, event: str, args: tuple) -> None:
+        try:
+            self.handlers.on_event(event, args)
+        except Exception:
+            self.log.exception("OSC push of %s failed", event)
+
+
+def _drain(q: queue.Queue) -> None:
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return
