@@ -66,6 +66,9 @@ class DaemonBackend:
     def rescan(self) -> None:
         self.indexer.request_scan()
 
+    def is_indexed(self, path: str) -> bool:
+        return self.library.is_indexed(path)
+
     def is_allowed_query(self, path: str) -> bool:
         path = os.path.abspath(path)
         if self.library.store.get(path) is not None:

@@ -36,6 +36,9 @@ class Backend(Protocol):
     def rescan(self) -> None:
         """Reconcile every watched folder with the disk (asynchronously)."""
 
+    def is_indexed(self, path: str) -> bool:
+        """Whether ``path`` is indexed (its query needs no encoder: the fast lane)."""
+
     def is_allowed_query(self, path: str) -> bool:
         """Whether a *remote* client may query ``path``: indexed or inside a watched folder."""
 
@@ -93,6 +96,9 @@ class LibraryBackend:
             self._emit("removed", (p,))
         st = self.status()
         self._emit("progress", (st["indexed"], st["pending"], st["state"]))
+
+    def is_indexed(self, path: str) -> bool:
+        return self.library.is_indexed(path)
 
     def is_allowed_query(self, path: str) -> bool:
         path = os.path.abspath(path)

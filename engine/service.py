@@ -176,6 +176,12 @@ class Library:
         with self._lock:
             self._index = None
 
+    def is_indexed(self, path: str) -> bool:
+        """Whether ``path`` is in the search index (its query needs no encoder)."""
+        self._search_index()
+        with self._lock:
+            return os.path.abspath(path) in self._ids
+
     def indexed_paths(self) -> list[str]:
         self._search_index()
         with self._lock:
