@@ -15,6 +15,7 @@ import time
 from typing import Callable, Iterable
 
 from .audio import is_audio_name
+from .index.store import StoreError
 from .pipeline import scan, stat_file
 from .service import Library
 
@@ -29,6 +30,8 @@ def _under(path: str, root: str) -> bool:
 
 class Indexer:
     """Pending files, a worker thread, and the daemon's state (scanning / indexing / idle)."""
+
+    STORE_RETRY = 10.0  # seconds before files that could not be stored are tried again
 
     def __init__(self, library: Library, *, settle: float = 0.3, chunk: int = 256,
                  nice: int = 10, poll_roots: float = 2.0,
@@ -214,7 +217,16 @@ class Indexer:
                     continue
                 batch = self._take_ready(next_root_check)
                 if batch:
-                    self._embed(batch)
+                    try:
+                        self._embed(batch)
+                    except StoreError as exc:  # disk full, read-only: keep the files pending
+                        log.error("cannot store embeddings: %s (retrying in %ds)", exc,
+                                  int(self.STORE_RETRY))
+                        retry_at = time.monotonic() + self.STORE_RETRY
+                        with self._cond:
+                            for p in self._in_flight:
+                                self._pending.setdefault(p, retry_at)
+                        self._stop.wait(1.0)
             except Exception:  # the worker never dies: log and carry on
                 log.exception("indexing error")
                 time.sleep(0.5)

@@ -68,19 +68,38 @@ class Store:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.read_only = False
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False,
-                                       isolation_level=None, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self._tx() as db:
-                for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                    db.execute(stmt)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                           (str(SCHEMA_VERSION),))
+            self._db = self._open()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the index at {self.path}: {exc}") from None
+            if self.path.exists() and not os.access(self.path.parent, os.W_OK):
+                # a read-only data dir (or medium): reading still works, writing says why
+                try:
+                    self._db = sqlite3.connect(f"file:{self.path}?immutable=1", uri=True,
+                                               check_same_thread=False, isolation_level=None)
+                    self._db.execute("SELECT 1 FROM files LIMIT 1")
+                    self.read_only = True
+                    return
+                except sqlite3.Error:
+                    pass
+            raise StoreError(f"cannot open the index at {self.path}: "
+                             f"{_describe(exc, self.path, opening=True)}") from None
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
+                             timeout=30.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                db.execute(stmt)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     # -- plumbing -------------------------------------------------------------------------
     class _Tx:
@@ -109,6 +128,9 @@ class Store:
         return Store._Tx(self)
 
     def _write(self, fn, *args):
+        if self.read_only:
+            raise StoreError(f"the index at {self.path} is read-only (its folder cannot be "
+                             "written): nothing was changed")
         try:
             with self._tx() as db:
                 return fn(db, *args)
@@ -294,10 +316,23 @@ class Store:
             (int(offline), len(prefix), prefix, int(offline))).rowcount)
 
 
-def _describe(exc: sqlite3.Error, path: Path) -> str:
+def _describe(exc: sqlite3.Error, path: Path, *, opening: bool = False) -> str:
+    """Turn SQLite's terse errors into what the user can act on."""
+    import shutil
+
     msg = str(exc)
-    if "readonly" in msg or "read-only" in msg:
-        return f"the index at {path} is read-only ({msg})"
-    if "full" in msg:
-        return f"no space left for the index at {path} ({msg})"
+    folder = path.parent
+    try:
+        full = shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        full = False
+    if "full" in msg or full:
+        return f"no space left on the disk holding the index ({folder}); nothing was changed"
+    if "readonly" in msg or "read-only" in msg or (folder.exists()
+                                                   and not os.access(folder, os.W_OK)):
+        return f"the index folder {folder} is read-only; nothing was changed"
+    if "locked" in msg:
+        return f"the index at {path} is locked by another process ({msg})"
+    if opening:
+        return msg
     return f"index database error at {path}: {msg}"
