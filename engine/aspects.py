@@ -48,6 +48,32 @@ def mel_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048, n_mels: int = 64,
 
 
 @lru_cache(maxsize=8)
+def logf_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048, n_bins: int = 64,
+               fmin: float = 40.0, fmax: float = 10_240.0,
+               min_half_width: float = 2.0) -> np.ndarray:
+    """Log-frequency filter bank ``(n_bins, 1 + n_fft // 2)`` float32.
+
+    Triangular filters centred on ``n_bins`` geometrically spaced frequencies from ``fmin`` to
+    ``fmax`` (the default: 8 octaves, 8 bins per octave), each with a half width of one bin
+    spacing but at least ``min_half_width`` FFT bins, and unit area.  On this axis a pitch
+    shift is a translation (an octave is ``n_bins / octaves`` bins), which a CNN with global
+    pooling turns into near pitch invariance -- unlike the mel scale, linear below 1 kHz where
+    most fundamentals lie.
+    """
+    freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
+    centres = np.geomspace(fmin, fmax, n_bins)
+    ratio = (fmax / fmin) ** (1.0 / max(n_bins - 1, 1))
+    basis = np.zeros((n_bins, freqs.size), dtype=np.float64)
+    for i, fc in enumerate(centres):
+        half = max(fc * (ratio - 1.0), min_half_width * freqs[1])
+        basis[i] = np.maximum(0.0, 1.0 - np.abs(freqs - fc) / half)
+        basis[i] /= max(basis[i].sum(), 1e-12)
+    basis = basis.astype(np.float32)
+    basis.flags.writeable = False
+    return basis
+
+
+@lru_cache(maxsize=8)
 def chroma_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048) -> np.ndarray:
     """Chroma filter bank ``(12, 1 + n_fft // 2)`` float32 (librosa's), C first."""
     import librosa

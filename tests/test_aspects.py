@@ -78,3 +78,11 @@ def test_unit_db_batched_scales_each_item():
     x[:, 0, 0] *= 10
     out = A.power_to_unit_db(x)
     assert np.allclose(out[0], out[1])
+
+
+def test_logf_basis_turns_an_octave_into_a_shift():
+    basis = A.logf_basis(n_bins=64, fmin=40.0, fmax=10_240.0)  # 8 bins per octave
+    assert basis.shape == (64, 1025) and np.allclose(basis.sum(axis=1), 1.0)
+    lo = (basis @ A.power_spectrogram(tone(330, seconds=1.0, decay=0.5))).mean(axis=1)
+    hi = (basis @ A.power_spectrogram(tone(660, seconds=1.0, decay=0.5))).mean(axis=1)
+    assert np.argmax(hi) - np.argmax(lo) == 8
