@@ -157,8 +157,9 @@ def pitch_profile(power: np.ndarray, *, basis: np.ndarray) -> np.ndarray:
         out[12] = 1.0
         return out
     w = w / w.sum()
-    p = power.astype(np.float64) + 1e-12
-    flatness = np.exp(np.log(p).mean(axis=0)) / p.mean(axis=0)
+    p = power + np.float32(1e-12)  # float32 throughout: this is the costly line
+    flatness = np.exp(np.log(p).mean(axis=0, dtype=np.float64)) / p.mean(axis=0,
+                                                                          dtype=np.float64)
     tonal = float(np.clip(1.0 - (flatness * w).sum(), 0.0, 1.0))
     chroma = (basis @ power).astype(np.float64) @ w
     chroma = chroma / max(chroma.sum(), 1e-20)

@@ -1,9 +1,11 @@
-"""The default encoder: a small CNN on a cheap log-mel, trained contrastively, plus aspects.
+"""The default encoder: a small CNN on a cheap log-frequency spectrogram, trained
+contrastively, plus perceptual aspects.
 
-Features (pure, ~1 ms per file, :mod:`engine.aspects`): a 64-band log-mel of the first 2 s
-(n_fft 2048, hop 345: 128 frames, scaled 0..1 relative to the file's loudest cell) and three
-perceptual aspects computed from the same power spectrogram.  ``features(y)`` returns them
-flattened into one float32 vector.
+Features (pure, about a millisecond per file, :mod:`engine.aspects`): a 64-bin log-frequency
+spectrogram of the first 2 s (40 Hz to 10.24 kHz, 8 bins per octave, n_fft 2048, hop 345: 128
+frames, in dB relative to the file's loudest cell, scaled 0..1) and three perceptual aspects
+computed from the same power spectrogram.  ``features(y)`` returns them flattened into one
+float32 vector.
 
 Embedding (``dim`` = 128 + 32 + 13 + 16 = 189 by default), one named aspect per slice:
 
@@ -13,15 +15,18 @@ Embedding (``dim`` = 128 + 32 + 13 + 16 = 189 by default), one named aspect per 
 * ``pitch`` (13): pitch class weighted by tonalness, and atonality.
 * ``spectrum`` (16): centred average spectrum shape.
 
-The engine L2-normalises each slice, so a query weights aspects with one dot product.
+The engine L2-normalises each slice, so a query weights aspects with one dot product; a plain
+query uses ``default_weights`` (timbre alone: adding the other aspects did not help on the
+validation split, see docs/quality.md).
 
-Training (:func:`train`): multi-positive supervised-contrastive loss (SupCon) over two
-augmented views of each file.  With class labels (or folder names), files of one class are
-positives; with groups (the instrument a file comes from: other velocity layers and pitches) a
-second SupCon term keeps fine detail; without labels it is SimCLR-style (each file's two views
-are the only positives).  Augmentations, applied to the mel power: +-1 semitone pitch shift
-(precomputed by resampling), random smooth EQ (+-6 dB), small delay, exponential reverb tail,
-noise floor and early fade-out.
+Training (:func:`train`): multi-positive supervised-contrastive loss (SupCon, temperature 0.1)
+over two augmented views of each file.  With class labels (or folder names), files of one class
+are positives; with groups (the instrument a file comes from: other velocity layers and pitches)
+a second SupCon term keeps fine detail; without labels it is SimCLR-style (each file's two views
+are the only positives).  Augmentations, applied to the spectrogram power: pitch shifts of up to
+an octave (precomputed by resampling), random smooth EQ (+-6 dB), small delay, exponential reverb
+tail, noise floor and early fade-out.  Batch-norm statistics are re-estimated on clean inputs
+after training.
 
 TensorFlow is imported inside functions only.
 """
@@ -55,7 +60,7 @@ DEFAULT_WEIGHTS: dict = {"timbre": 1.0, "envelope": 0.0, "pitch": 0.0, "spectrum
 #: notes of one instrument stay close (pitch is its own aspect)
 SEMITONES = (-12.0, -5.0, -1.0, 0.0, 1.0, 5.0, 12.0)
 #: the training recipe of the shipped model (scripts/train_default.py)
-DEFAULT_TRAINING: dict = {"epochs": 30, "batch_size": 96, "learning_rate": 2e-3,
+DEFAULT_TRAINING: dict = {"epochs": 60, "batch_size": 96, "learning_rate": 2e-3,
                           "temperature": 0.1, "class_weight": 1.0, "group_weight": 1.0,
                           "keep_unshifted": 0.3}
 
@@ -313,7 +318,7 @@ def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator):
 
 def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = None,
           labels: Sequence | None = None, groups: Sequence | None = None,
-          epochs: int = 30, batch_size: int = 96, learning_rate: float = 2e-3,
+          epochs: int = 60, batch_size: int = 96, learning_rate: float = 2e-3,
           temperature: float = 0.1, class_weight: float = 1.0, group_weight: float = 1.0,
           keep_unshifted: float = 0.3, config: Mapping | None = None, seed: int = 0,
           progress: Callable[[int, int, dict], None] | None = None,
@@ -440,7 +445,7 @@ def folder_labels(paths: Sequence[str], *, min_files: int = 2) -> list[str] | No
 MAX_TRAIN_FILES = 6000
 
 
-def train_files(paths: list[str], *, epochs: int = 30, on_epoch=None, on_load=None,
+def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=None,
                 seed: int = 0) -> ContrastiveEncoder:
     """``soundalike train`` entry point: folder names as weak labels when the library has
     them, else augmentation-only contrastive training."""
