@@ -351,6 +351,19 @@ def main(argv: list[str] | None = None) -> int:
         except NotImplementedError:
             pass
     p50, p99, rec = timed()
+
+    weighted = {}
+    if a.backend in ("soundalike", "auto", "exact"):
+        # aspect weights: four blocks of dimensions weighted 1, 0.25, 2 and 0 (one aspect off)
+        w = np.repeat(np.array([1.0, 0.25, 2.0, 0.0], dtype=np.float32), -(-a.dim // 4))[:a.dim]
+        wtruth = keys[exact_top_k(data, queries * w, k)]
+        wfound, wlat = [], np.empty(len(queries))
+        for i, q in enumerate(queries):
+            t = time.perf_counter()
+            wfound.append(np.asarray(backend.idx.search(q, k, weights=w)[0]))
+            wlat[i] = time.perf_counter() - t
+        weighted = {"weighted_p99_ms": round(float(np.percentile(wlat, 99)) * 1e3, 3),
+                    "weighted_recall_at_10": round(recall(wfound, wtruth, k), 4)}
     out = {
         "items": a.items, "dim": a.dim,
         "bytes_per_item": round((rss1 - rss0) / a.items, 1),
@@ -365,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "ef_construction": a.ef_construction, "ef": a.ef, "build_threads": a.threads,
         "truth_s": round(truth_s, 2),
     }
+    out.update(weighted)
     if sweep:
         out["sweep"] = sweep
     if a.backend == "soundalike":

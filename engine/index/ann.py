@@ -38,7 +38,7 @@ __all__ = ["ApproxIndex", "AutoIndex", "StaleIndexError", "keys_checksum", "load
 DEFAULT_THRESHOLD = 50_000
 
 _MAGIC = b"SNDLKIX1"
-_SEARCH_TIME = {"threads", "expansion_search", "rerank"}
+_SEARCH_TIME = {"threads", "expansion_search", "weighted_ef"}
 _U64 = np.uint64
 
 
@@ -145,7 +145,7 @@ class ApproxIndex:
     our benchmarks), ``"f32"`` or ``"i8"``.  ``connectivity`` (HNSW M), ``expansion_add``
     (efConstruction) and ``expansion_search`` (efSearch) trade memory and build time for recall.
     ``threads``: threads used by ``add`` (0: all cores); searches use one.
-    ``rerank``: candidates fetched for weighted queries, re-ranked exactly (see ``search``).
+    ``weighted_ef``: the search beam for weighted queries (see ``search``).
 
     Removal is a tombstone in the graph; removed slots are reused by later additions, and a key
     that is added again replaces its vector.
@@ -153,7 +153,7 @@ class ApproxIndex:
 
     def __init__(self, dim: int, *, dtype: str = "f16", connectivity: int = 16,
                  expansion_add: int = 128, expansion_search: int = 128, threads: int = 0,
-                 rerank: int = 256) -> None:
+                 weighted_ef: int = 256) -> None:
         from usearch.index import Index
 
         if dim <= 0:
@@ -163,7 +163,7 @@ class ApproxIndex:
         self.connectivity = int(connectivity)
         self.expansion_add = int(expansion_add)
         self.threads = int(threads)
-        self.rerank = int(rerank)
+        self.weighted_ef = int(weighted_ef)
         self._index = Index(ndim=self.dim, metric="ip", dtype=self.dtype,
                             connectivity=self.connectivity, expansion_add=self.expansion_add,
                             expansion_search=int(expansion_search))
@@ -181,7 +181,7 @@ class ApproxIndex:
     def _params(self) -> dict:
         return dict(dtype=self.dtype, connectivity=self.connectivity,
                     expansion_add=self.expansion_add, expansion_search=self.expansion_search,
-                    threads=self.threads, rerank=self.rerank)
+                    threads=self.threads, weighted_ef=self.weighted_ef)
 
     # -- contents
     def __len__(self) -> int:
@@ -249,9 +249,12 @@ class ApproxIndex:
         """The ``k`` best keys and their (approximate) cosine scores, best first.
 
         ``exclude``: the graph is asked for ``k + len(exclude)`` and the excluded keys dropped.
-        ``weights``: the graph is searched with the weighted query ``query * weights`` for
-        ``max(rerank, k + len(exclude))`` candidates, which are re-scored with that query against
-        the stored vectors and re-ranked, so the order is exact within the candidate set.
+        ``weights``: the graph is searched with the weighted query ``query * weights``.  The
+        metric is the inner product, so the scores it returns are the weighted scores themselves
+        (``ExactIndex`` computes the same ``x . (query * weights)``), and no re-ranking is needed;
+        but the graph's neighbourhoods were built for unweighted cosine, so the beam is widened to
+        ``max(weighted_ef, k + len(exclude))`` candidates to keep recall up (measured in
+        docs/benchmarks.md).
         """
         q = np.asarray(query, dtype=np.float32).reshape(self.dim)
         if k <= 0 or len(self._index) == 0:
@@ -259,14 +262,10 @@ class ApproxIndex:
         want = k + len(exclude)
         if weights is not None:
             q = q * np.asarray(weights, dtype=np.float32).reshape(self.dim)
-            want = max(want, self.rerank)
+            want = max(want, self.weighted_ef)
         m = self._index.search(q, want, threads=1)
         keys = np.asarray(m.keys, dtype=_U64).astype(np.int64)
         scores = (1.0 - np.asarray(m.distances, dtype=np.float32)).astype(np.float32)
-        if weights is not None and len(keys):
-            scores = (self.vectors(keys) @ q).astype(np.float32)
-            order = np.lexsort((keys, -scores))
-            keys, scores = keys[order], scores[order]
         if exclude:
             keep = np.fromiter((int(x) not in exclude for x in keys), dtype=bool, count=len(keys))
             keys, scores = keys[keep], scores[keep]
@@ -308,7 +307,7 @@ class ApproxIndex:
         Raises ``StaleIndexError`` when the file is missing or damaged, or when ``dim``,
         ``generation`` or the key set ``keys`` (what the store holds) are given and differ.
         ``overrides``: search-time parameters to change (``threads``, ``expansion_search``,
-        ``rerank``).
+        ``weighted_ef``).
         """
         header, payload = _read(path)
         if header.get("kind") != "usearch":
