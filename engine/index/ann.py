@@ -3,7 +3,7 @@
 ``ApproxIndex`` implements the ``VectorIndex`` protocol of ``engine.index.search`` on a usearch
 HNSW graph storing the vectors as float16 (inner-product metric: the vectors are L2-normalised, so
 the inner product is the cosine).  ``AutoIndex`` answers exactly (``ExactIndex``) while that stays
-around a millisecond and moves to ``ApproxIndex`` above ``DEFAULT_THRESHOLD`` items.  Why usearch,
+around a millisecond and moves to ``ApproxIndex`` above ``exact_limit(dim)`` items.  Why usearch,
 float16 and these parameters: docs/benchmarks.md, section "Search".
 
 Persistence: ``save(path, generation=...)`` writes one file atomically (temporary file in the same
@@ -31,11 +31,17 @@ import numpy as np
 from engine.index.search import ExactIndex
 
 __all__ = ["ApproxIndex", "AutoIndex", "StaleIndexError", "keys_checksum", "load_or_build",
-           "DEFAULT_THRESHOLD"]
+           "exact_limit"]
 
-#: Above this many items ``AutoIndex`` searches approximately.  Measured on the 2-core machine
-#: (docs/benchmarks.md): exact search at dim 128 costs about 1 ms p50 around 60,000 items.
-DEFAULT_THRESHOLD = 50_000
+#: Exact search reads the whole float32 matrix per query, so its cost follows items x dim.
+#: Measured on the shared 2-core machine (docs/benchmarks.md, "Search"), it stays around a
+#: millisecond up to about 25,000 items at dim 128 (3.2 M floats, 12.8 MB).
+EXACT_FLOATS = 25_000 * 128
+
+
+def exact_limit(dim: int) -> int:
+    """The number of items up to which ``AutoIndex`` searches exactly, for ``dim``."""
+    return max(1, EXACT_FLOATS // int(dim))
 
 _MAGIC = b"SNDLKIX1"
 _SEARCH_TIME = {"threads", "expansion_search", "weighted_ef"}
@@ -318,7 +324,8 @@ class ApproxIndex:
 
 # ------------------------------------------------------------------------------- AutoIndex
 class AutoIndex:
-    """Exact search while the collection is small, approximate above ``threshold`` items.
+    """Exact search while the collection is small, approximate above ``threshold`` items
+    (default ``exact_limit(dim)``: 25,000 at dim 128).
 
     Moves to an ``ApproxIndex`` (built from the exact matrix) when an addition takes it above
     ``threshold``, and back to exact when removals take it below ``threshold // 2`` (the
@@ -327,10 +334,10 @@ class AutoIndex:
     ``ann``: keyword arguments for ``ApproxIndex``.
     """
 
-    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, threads: int = 0,
+    def __init__(self, dim: int, *, threshold: int | None = None, threads: int = 0,
                  **ann) -> None:
         self.dim = int(dim)
-        self.threshold = int(threshold)
+        self.threshold = exact_limit(self.dim) if threshold is None else int(threshold)
         self._ann_kwargs = dict(ann, threads=threads)
         self._impl: ExactIndex | ApproxIndex = ExactIndex(self.dim)
         self._checksum = 0
@@ -416,7 +423,7 @@ class AutoIndex:
     @classmethod
     def load(cls, path: str | os.PathLike, *, dim: int | None = None,
              generation: int | None = None, keys: np.ndarray | None = None,
-             threshold: int = DEFAULT_THRESHOLD, threads: int = 0, **ann) -> "AutoIndex":
+             threshold: int | None = None, threads: int = 0, **ann) -> "AutoIndex":
         """Read a file written by ``save`` (either form); ``StaleIndexError`` as in
         ``ApproxIndex.load``.  The loaded form is kept even if ``threshold`` would pick the
         other one; the next addition or removal applies the threshold."""
