@@ -299,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="search beam width (efSearch); default: the backend's shipped value")
     ap.add_argument("--sweep", default="",
                     help="comma-separated extra efSearch values, reported under 'sweep'")
+    ap.add_argument("--weighted-sweep", default="",
+                    help="comma-separated weighted_ef values (soundalike), under 'weighted_sweep'")
     ap.add_argument("--dtype", default=None, help="storage for soundalike: f32, f16, i8")
     ap.add_argument("--threads", type=int, default=2, help="build threads")
     ap.add_argument("--seed", type=int, default=0)
@@ -357,13 +359,29 @@ def main(argv: list[str] | None = None) -> int:
         # aspect weights: four blocks of dimensions weighted 1, 0.25, 2 and 0 (one aspect off)
         w = np.repeat(np.array([1.0, 0.25, 2.0, 0.0], dtype=np.float32), -(-a.dim // 4))[:a.dim]
         wtruth = keys[exact_top_k(data, queries * w, k)]
-        wfound, wlat = [], np.empty(len(queries))
-        for i, q in enumerate(queries):
-            t = time.perf_counter()
-            wfound.append(np.asarray(backend.idx.search(q, k, weights=w)[0]))
-            wlat[i] = time.perf_counter() - t
-        weighted = {"weighted_p99_ms": round(float(np.percentile(wlat, 99)) * 1e3, 3),
-                    "weighted_recall_at_10": round(recall(wfound, wtruth, k), 4)}
+
+        def wtimed() -> tuple[float, float, float]:
+            wfound, wlat = [], np.empty(len(queries))
+            for i, q in enumerate(queries):
+                t = time.perf_counter()
+                wfound.append(np.asarray(backend.idx.search(q, k, weights=w)[0]))
+                wlat[i] = time.perf_counter() - t
+            return (float(np.percentile(wlat, 50)) * 1e3, float(np.percentile(wlat, 99)) * 1e3,
+                    recall(wfound, wtruth, k))
+
+        wsweep = []
+        inner = getattr(backend.idx, "impl", backend.idx)
+        for wef in [int(x) for x in a.weighted_sweep.split(",") if x]:
+            shipped, inner.weighted_ef = inner.weighted_ef, wef
+            p50w, p99w, recw = wtimed()
+            inner.weighted_ef = shipped
+            wsweep.append({"weighted_ef": wef, "p50_ms": round(p50w, 3), "p99_ms": round(p99w, 3),
+                           "recall_at_10": round(recw, 4)})
+        p50w, p99w, recw = wtimed()
+        weighted = {"weighted_p50_ms": round(p50w, 3), "weighted_p99_ms": round(p99w, 3),
+                    "weighted_recall_at_10": round(recw, 4)}
+        if wsweep:
+            weighted["weighted_sweep"] = wsweep
     out = {
         "items": a.items, "dim": a.dim,
         "bytes_per_item": round((rss1 - rss0) / a.items, 1),

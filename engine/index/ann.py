@@ -35,8 +35,8 @@ __all__ = ["ApproxIndex", "AutoIndex", "StaleIndexError", "keys_checksum", "load
 
 #: Exact search reads the whole float32 matrix per query, so its cost follows items x dim.
 #: Measured on the shared 2-core machine (docs/benchmarks.md, "Search"), it stays around a
-#: millisecond up to about 25,000 items at dim 128 (3.2 M floats, 12.8 MB).
-EXACT_FLOATS = 25_000 * 128
+#: millisecond up to about 30,000 items at dim 128 (3.8 M floats, 15 MB).
+EXACT_FLOATS = 30_000 * 128
 
 
 def exact_limit(dim: int) -> int:
@@ -158,7 +158,7 @@ class ApproxIndex:
     """
 
     def __init__(self, dim: int, *, dtype: str = "f16", connectivity: int = 16,
-                 expansion_add: int = 128, expansion_search: int = 128, threads: int = 0,
+                 expansion_add: int = 128, expansion_search: int = 256, threads: int = 0,
                  weighted_ef: int = 256) -> None:
         from usearch.index import Index
 
@@ -325,7 +325,7 @@ class ApproxIndex:
 # ------------------------------------------------------------------------------- AutoIndex
 class AutoIndex:
     """Exact search while the collection is small, approximate above ``threshold`` items
-    (default ``exact_limit(dim)``: 25,000 at dim 128).
+    (default ``exact_limit(dim)``: 30,000 at dim 128).
 
     Moves to an ``ApproxIndex`` (built from the exact matrix) when an addition takes it above
     ``threshold``, and back to exact when removals take it below ``threshold // 2`` (the
