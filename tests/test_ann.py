@@ -173,6 +173,16 @@ def test_save_load_round_trip(rng, tmp_path):
                                                              a.expansion_search)
     for q in unit(rng, 10):
         np.testing.assert_array_equal(a.search(q, 10)[0], b.search(q, 10)[0])
+    # search-time settings come from the caller, not from the file; the graph's own stay
+    c = ApproxIndex.load(path, expansion_search=40, threads=1)
+    assert c.expansion_search == 40
+    with pytest.raises(TypeError):
+        ApproxIndex.load(path, connectivity=8)
+    narrow = make(expansion_search=16, connectivity=8)
+    narrow.add(keys[:50], vecs[:50])
+    narrow.save(path)
+    d = ApproxIndex.load(path)
+    assert (d.expansion_search, d.connectivity) == (ApproxIndex(DIM).expansion_search, 8)
     # the loaded index keeps working
     b.add(np.array([77_777]), vecs[:1])
     b.remove(keys[10:20])

@@ -45,6 +45,7 @@ def exact_limit(dim: int) -> int:
 
 _MAGIC = b"SNDLKIX1"
 _SEARCH_TIME = {"threads", "expansion_search", "weighted_ef"}
+_STRUCTURAL = ("dtype", "connectivity", "expansion_add")
 _U64 = np.uint64
 
 
@@ -288,17 +289,19 @@ class ApproxIndex:
 
     @classmethod
     def _from_payload(cls, header: dict, payload: memoryview, path, **overrides) -> "ApproxIndex":
-        # the graph fixes dtype, connectivity and expansion_add; only search-time settings change
+        # The graph fixes dtype, connectivity and expansion_add; search-time settings come from
+        # the caller or this code's defaults, not from the file.
         unknown = set(overrides) - _SEARCH_TIME
         if unknown:
             raise TypeError(f"cannot override {sorted(unknown)} of a saved graph")
-        params = dict(header["params"], **overrides)
-        self = cls(header["dim"], **params)
+        structure = {k: header["params"][k] for k in _STRUCTURAL}
+        self = cls(header["dim"], **structure, **overrides)
+        search_ef = self.expansion_search
         try:
             self._index.load(payload)
         except Exception as e:  # usearch raises plain RuntimeError/ValueError on bad buffers
             raise StaleIndexError(f"{path}: unreadable graph ({e})") from e
-        self._index.expansion_search = int(params["expansion_search"])
+        self._index.expansion_search = search_ef
         self._checksum = keys_checksum(self.keys())
         if len(self) != header["count"] or self._checksum != header["checksum"]:
             raise StaleIndexError(f"{path}: graph does not match its header")
@@ -434,7 +437,8 @@ class AutoIndex:
             search_time = {k: v for k, v in ann.items() if k in _SEARCH_TIME}
             self._impl = ApproxIndex._from_payload(header, payload, path, threads=threads,
                                                    **search_time)
-            self._ann_kwargs = dict(header["params"], **ann, threads=threads)
+            structure = {k: header["params"][k] for k in _STRUCTURAL}
+            self._ann_kwargs = dict(ann, **structure, threads=threads)
             return self
         if header.get("kind") != "exact":
             raise StaleIndexError(f"{path}: unknown index kind {header.get('kind')!r}")
