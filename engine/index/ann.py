@@ -80,7 +80,7 @@ def _as_keys(keys: np.ndarray) -> np.ndarray:
 
 
 def _last_wins(keys: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop earlier duplicates of a key inside one batch (the last vector wins, as in ExactIndex)."""
+    """Drop earlier duplicates of a key in one batch (the last vector wins, as in ExactIndex)."""
     if len(np.unique(keys)) == len(keys):
         return keys, vectors
     _, first_in_reversed = np.unique(keys[::-1], return_index=True)
