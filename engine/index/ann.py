@@ -350,6 +350,15 @@ class AutoIndex:
     def kind(self) -> str:
         return "exact" if isinstance(self._impl, ExactIndex) else "approx"
 
+    def adopt(self, ann: "ApproxIndex", *, threshold: int | None = None) -> None:
+        """Replace the implementation by ``ann`` (built elsewhere, e.g. in the background)."""
+        self._impl = ann
+        if threshold is not None:
+            self.threshold = int(threshold)
+
+    def vector(self, key: int) -> np.ndarray:
+        return self._impl.vector(key)
+
     @property
     def impl(self) -> ExactIndex | ApproxIndex:
         return self._impl
