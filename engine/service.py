@@ -465,8 +465,9 @@ class Library:
     def weights_vector(self, *, mode: str | None = None,
                        weights: Mapping[str, float] | None = None) -> np.ndarray | None:
         """Per-dimension query weights for a mode or aspect weights (None: plain cosine)."""
-        if mode in (None, "", "default") and not weights:
-            return None
+        default = self.default_weights()
+        if mode in (None, "", "default") and not weights and len(set(default.values())) <= 1:
+            return None  # equal weights: plain cosine
         aspects = self.aspects()
         if mode not in (None, "", "default"):
             if mode not in aspects:
@@ -474,7 +475,7 @@ class Library:
                                  + ", ".join(sorted(aspects)) + ")")
             w = {name: (1.0 if name == mode else 0.0) for name in aspects}
         else:
-            w = {name: 1.0 for name in aspects}
+            w = {name: default.get(name, 1.0) for name in aspects}
         for name, value in (weights or {}).items():
             if name not in aspects:
                 raise QueryError(f"unknown aspect {name!r} (aspects: "
@@ -499,6 +500,15 @@ class Library:
         if "aspects" in spec:
             return {k: (int(v[0]), int(v[1])) for k, v in spec["aspects"].items()}
         return dict(self.encoder().aspects)
+
+    def default_weights(self) -> dict[str, float]:
+        """Aspect weights of a plain query: what the model's ``encoder.json`` (or the loaded
+        encoder) says; ``{}`` (equal weights) when it says nothing.  Never loads a model."""
+        if self._encoder is not None:
+            return {k: float(v) for k, v in self._encoder.default_weights.items()}
+        from .model.registry import read_spec
+        spec = read_spec(self._model_dir)
+        return {k: float(v) for k, v in (spec.get("default_weights") or {}).items()}
 
     def similar(self, path: str, k: int = 10, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None) -> list[Result]:

@@ -16,8 +16,10 @@ from .model.base import Encoder
 #: kind -> "module:function" with signature train_files(paths, *, epochs, on_epoch, on_load)
 TRAINERS: dict[str, str] = {
     "autoencoder": "engine.model.autoencoder:train_files",
+    "contrastive": "engine.model.contrastive:train_files",
 }
-DEFAULT_KIND = "autoencoder"
+#: contrastive: folder names as weak labels when present, else augmentation-only (SimCLR-style)
+DEFAULT_KIND = "contrastive"
 
 
 class TrainingError(Exception):

@@ -17,6 +17,7 @@ from .base import Encoder
 KINDS: dict[str, str] = {
     "mfcc": "engine.model.mfcc:load",
     "autoencoder": "engine.model.autoencoder:load",
+    "contrastive": "engine.model.contrastive:load",
 }
 
 #: the model shipped inside the package (trained on the dev corpus)

@@ -1,0 +1,223 @@
+"""Retrieval quality on a labelled corpus, measured through the daemon's own code path.
+
+``evaluate(corpus_dir, encoders={...})`` indexes the corpus (``labels.csv`` as written by
+``build-dev-corpus``) into a temporary data dir with :class:`engine.service.Library` for each
+encoder, asks :meth:`Library.similar` for the top results of every file of one split, and scores
+them like ``shared/eval/metrics.py``: P@1, P@5, P@10, mAP@10, cross-source P@5 and src@1, for all
+queries, drums and melodic, and P@5 per class.
+
+The split is by ``source`` (a kit instrument or a GM program never straddles two parts), dealt
+per class with a fixed seed: see :func:`split_sources`.  By default the gallery is the whole
+corpus and the queries are the test files (a user's library holds sounds the model was trained
+on as well as new ones; the query is always unseen); ``gallery="split"`` restricts the gallery to
+the query split, which leaves only a handful of same-class files from other sources per query.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from .model.base import Encoder
+
+METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
+PARTS = ("train", "val", "test")
+
+
+class EvaluationError(Exception):
+    """The corpus cannot be evaluated (no labels.csv, unknown split)."""
+
+
+def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:
+    """Rows of ``labels.csv`` (``path, class, source, origin``), ``path`` made absolute."""
+    corpus_dir = Path(corpus_dir)
+    try:
+        with open(corpus_dir / "labels.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise EvaluationError(f"{corpus_dir}: no labels.csv (build it with build-dev-corpus)") \
+            from None
+    missing = {"path", "class", "source", "origin"} - set(rows[0] if rows else {})
+    if missing:
+        raise EvaluationError(f"{corpus_dir / 'labels.csv'}: missing columns "
+                              + ", ".join(sorted(missing)))
+    for r in rows:
+        r["path"] = os.path.abspath(corpus_dir / r["path"])
+    return rows
+
+
+def split_sources(rows: Iterable[Mapping], *, seed: int = 0, val: float = 0.2,
+                  test: float = 0.2) -> dict[str, str]:
+    """Assign every source to ``train``, ``val`` or ``test``: -> {source: part}.
+
+    For each class (sorted), its sources (sorted, then shuffled with ``random.Random(seed)``)
+    are dealt: ``max(1, round(n * test))`` to test, then ``round(n * val)`` to val (at least one
+    when the class has 3 sources or more), the rest to train.
+    """
+    by_class: dict[str, set] = defaultdict(set)
+    for r in rows:
+        by_class[r["class"]].add(r["source"])
+    rng = random.Random(seed)
+    part: dict[str, str] = {}
+    for cls in sorted(by_class):
+        sources = sorted(by_class[cls])
+        rng.shuffle(sources)
+        n = len(sources)
+        n_test = max(1, round(n * test))
+        n_val = max(1 if n >= 3 else 0, round(n * val))
+        for i, s in enumerate(sources):
+            part[s] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return part
+
+
+# -- scoring (the logic of shared/eval/metrics.py, with a query subset) -------------------
+
+def score_query(query: str, results: list[str], labels: Mapping[str, Mapping],
+                class_sizes: Mapping[str, int], source_sizes: Mapping[str, int]) -> dict:
+    """Metrics of one query; ``results`` are keys of ``labels`` ranked best first."""
+    cls, src = labels[query]["class"], labels[query]["source"]
+    seen, ranked = {query}, []
+    for r in results:
+        if r not in seen:
+            seen.add(r)
+            ranked.append(r)
+    rel = [labels.get(r, {}).get("class") == cls for r in ranked]
+    cross = [labels.get(r, {}).get("class") == cls for r in ranked
+             if labels.get(r, {}).get("source") != src]
+    hits, ap = 0, 0.0
+    for i, is_rel in enumerate(rel[:10]):
+        if is_rel:
+            hits += 1
+            ap += hits / (i + 1)
+    n_rel = min(10, class_sizes[cls] - 1)
+    same_src = [labels.get(r, {}).get("source") == src for r in ranked[:1]]
+    return {"P@1": sum(rel[:1]) / 1, "P@5": sum(rel[:5]) / 5,
+            "P@10": sum(rel[:10]) / 10, "mAP@10": ap / n_rel if n_rel else 0.0,
+            "P@5 xsrc": sum(cross[:5]) / 5,
+            "src@1": float(any(same_src)) if source_sizes[src] > 1 else None}
+
+
+def score(labels: Mapping[str, Mapping], results: Mapping[str, list[str]],
+          queries: Iterable[str]) -> dict:
+    """Mean metrics over ``queries``: ``{"all"|origin: {metric: value, "n": count},
+    "classes": {class: P@5}, "missing": count}``.  ``labels`` is the whole gallery."""
+    class_sizes: dict[str, int] = defaultdict(int)
+    source_sizes: dict[str, int] = defaultdict(int)
+    for lab in labels.values():
+        class_sizes[lab["class"]] += 1
+        source_sizes[lab["source"]] += 1
+    groups: dict[str, list] = defaultdict(list)
+    per_class: dict[str, list] = defaultdict(list)
+    queries = sorted(queries)
+    for q in queries:
+        s = score_query(q, results.get(q, []), labels, class_sizes, source_sizes)
+        groups["all"].append(s)
+        groups[labels[q]["origin"]].append(s)
+        per_class[labels[q]["class"]].append(s["P@5"])
+
+    def mean(vals):
+        vals = [v for v in vals if v is not None]
+        return sum(vals) / len(vals) if vals else 0.0
+
+    out: dict = {g: dict({m: mean(s[m] for s in ss) for m in METRICS}, n=len(ss))
+                 for g, ss in groups.items()}
+    out["classes"] = {c: sum(v) / len(v) for c, v in sorted(per_class.items())}
+    out["missing"] = sum(q not in results for q in queries)
+    return out
+
+
+# -- the evaluation run -------------------------------------------------------------------
+
+def _as_encoder(spec) -> Encoder:
+    if isinstance(spec, Encoder):
+        return spec
+    from .model.registry import load_encoder
+
+    return load_encoder(spec)
+
+
+def evaluate(corpus_dir: str | os.PathLike, *,
+             encoders: Mapping[str, Encoder | str | os.PathLike] | None = None,
+             split: str = "test", seed: int = 0, gallery: str = "all", k: int = 30,
+             work_dir: str | os.PathLike | None = None,
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Index ``corpus_dir`` with each encoder and score the ``split`` files' top-``k`` results.
+
+    encoders : name -> an :class:`Encoder` or a model directory (default: the shipped model).
+    split : which part's files are the queries (``train``, ``val``, ``test``, or ``all``).
+    gallery : ``all`` (every corpus file can be a result) or ``split`` (only the split's files).
+    Returns ``{"corpus", "split", "seed", "gallery", "k", "n_queries", "results": {name:
+    scores (see :func:`score`) plus "index_s" and "query_ms"}}``.
+    """
+    if split not in (*PARTS, "all"):
+        raise EvaluationError(f"unknown split {split!r} (train, val, test or all)")
+    if gallery not in ("all", "split"):
+        raise EvaluationError(f"unknown gallery {gallery!r} (all or split)")
+    from .model.registry import PACKAGED_DEFAULT
+    from .service import Library
+
+    say = progress or (lambda msg: None)
+    corpus_dir = os.path.abspath(corpus_dir)
+    rows = read_labels(corpus_dir)
+    part = split_sources(rows, seed=seed)
+    in_split = [r for r in rows if split == "all" or part[r["source"]] == split]
+    members = rows if gallery == "all" else in_split
+    labels = {r["path"]: r for r in members}
+    queries = [r["path"] for r in in_split]
+    report = {"corpus": corpus_dir, "split": split, "seed": seed, "gallery": gallery, "k": k,
+              "n_queries": len(queries), "n_gallery": len(labels), "results": {}}
+    for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
+        encoder = _as_encoder(spec)
+        with tempfile.TemporaryDirectory(prefix="soundalike-eval-", dir=work_dir) as tmp:
+            lib = Library(Path(tmp) / "data", encoder=encoder)
+            try:
+                say(f"{name}: indexing {len(rows)} files")
+                t0 = time.perf_counter()
+                summary = lib.index([corpus_dir])
+                index_s = time.perf_counter() - t0
+                say(f"{name}: {summary.indexed} indexed, {summary.failed} failed; "
+                    f"querying {len(queries)} files")
+                # a restricted gallery: ask for more and keep the gallery's files
+                want = k if gallery == "all" else min(1000, len(rows))
+                results, t0 = {}, time.perf_counter()
+                for q in queries:
+                    got = [r.path for r in lib.similar(q, want)]
+                    results[q] = [p for p in got if p in labels][:k]
+                query_ms = (time.perf_counter() - t0) / max(len(queries), 1) * 1000
+            finally:
+                lib.close()
+        scores = score(labels, results, queries)
+        scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
+                      model_id=encoder.model_id, dim=encoder.dim)
+        report["results"][name] = scores
+    return report
+
+
+def format_report(report: Mapping, *, per_class: bool = True) -> str:
+    """A Markdown summary: one table of the metrics per encoder and group, then per-class P@5."""
+    names = list(report["results"])
+    lines = [f"corpus {report['corpus']}, queries: {report['split']} split "
+             f"({report['n_queries']} files, seed {report['seed']}), gallery: "
+             f"{report['gallery']} ({report['n_gallery']} files), top {report['k']}", "",
+             "| encoder | group | n | " + " | ".join(METRICS) + " |",
+             "|---|---|---|" + "---|" * len(METRICS)]
+    for name in names:
+        res = report["results"][name]
+        for g in ["all"] + sorted(x for x in ("drums", "melodic") if x in res):
+            r = res[g]
+            lines.append(f"| {name} | {g} | {r['n']} | "
+                         + " | ".join(f"{r[m]:.3f}" for m in METRICS) + " |")
+    if per_class and names:
+        classes = sorted(set().union(*(report["results"][n]["classes"] for n in names)))
+        lines += ["", "| class (P@5) | " + " | ".join(names) + " |",
+                  "|---|" + "---|" * len(names)]
+        for c in classes:
+            lines.append(f"| {c} | " + " | ".join(
+                f"{report['results'][n]['classes'].get(c, float('nan')):.3f}" for n in names)
+                + " |")
+    return "\n".join(lines)

@@ -1,0 +1,454 @@
+"""The default encoder: a small CNN on a cheap log-mel, trained contrastively, plus aspects.
+
+Features (pure, ~1 ms per file, :mod:`engine.aspects`): a 64-band log-mel of the first 2 s
+(n_fft 2048, hop 345: 128 frames, scaled 0..1 relative to the file's loudest cell) and three
+perceptual aspects computed from the same power spectrogram.  ``features(y)`` returns them
+flattened into one float32 vector.
+
+Embedding (``dim`` = 128 + 32 + 13 + 16 = 189 by default), one named aspect per slice:
+
+* ``timbre`` (128): the CNN -- five 3x3 conv + batch-norm + ReLU blocks (12 to 96 filters,
+  2x2 max pooling after the first four), global average and max pooling, one dense layer.
+* ``envelope`` (32): loudness envelope over the 2 s.
+* ``pitch`` (13): pitch class weighted by tonalness, and atonality.
+* ``spectrum`` (16): centred average spectrum shape.
+
+The engine L2-normalises each slice, so a query weights aspects with one dot product.
+
+Training (:func:`train`): multi-positive supervised-contrastive loss (SupCon) over two
+augmented views of each file.  With class labels (or folder names), files of one class are
+positives; with groups (the instrument a file comes from: other velocity layers and pitches) a
+second SupCon term keeps fine detail; without labels it is SimCLR-style (each file's two views
+are the only positives).  Augmentations, applied to the mel power: +-1 semitone pitch shift
+(precomputed by resampling), random smooth EQ (+-6 dB), small delay, exponential reverb tail,
+noise floor and early fade-out.
+
+TensorFlow is imported inside functions only.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .. import aspects as A
+from ..audio import SAMPLE_RATE
+from .base import Encoder
+from .registry import weights_hash, write_spec
+
+KIND = "contrastive"
+WEIGHTS = "contrastive.weights.h5"
+
+#: the feature and network configuration (saved in encoder.json)
+DEFAULT_CONFIG: dict = {
+    "sr": SAMPLE_RATE, "n_fft": 2048, "hop_length": 345, "frontend": "logf", "n_mels": 64,
+    "fmin": 40.0, "fmax": 10_240.0, "top_db": 80.0, "width": 12, "timbre_dim": 128,
+    "envelope_points": 32, "spectrum_bands": 16,
+}
+#: aspect weights for a plain query (chosen on the validation split, see docs/quality.md)
+DEFAULT_WEIGHTS: dict = {"timbre": 1.0, "envelope": 0.0, "pitch": 0.0, "spectrum": 0.0}
+#: pitch shifts (semitones) precomputed for the augmentation: octaves too, so that other
+#: notes of one instrument stay close (pitch is its own aspect)
+SEMITONES = (-12.0, -5.0, -1.0, 0.0, 1.0, 5.0, 12.0)
+#: the training recipe of the shipped model (scripts/train_default.py)
+DEFAULT_TRAINING: dict = {"epochs": 30, "batch_size": 96, "learning_rate": 2e-3,
+                          "temperature": 0.1, "class_weight": 1.0, "group_weight": 1.0,
+                          "keep_unshifted": 0.3}
+
+
+def _frames(cfg: Mapping) -> int:
+    return A.n_frames(n_samples=int(round(cfg["sr"] * 2.0)), hop_length=cfg["hop_length"])
+
+
+def aspect_layout(cfg: Mapping) -> dict[str, tuple[int, int]]:
+    """Aspect name -> (start, stop) in the embedding."""
+    sizes = [("timbre", cfg["timbre_dim"]), ("envelope", cfg["envelope_points"]),
+             ("pitch", 13), ("spectrum", cfg["spectrum_bands"])]
+    out, at = {}, 0
+    for name, n in sizes:
+        out[name] = (at, at + n)
+        at += n
+    return out
+
+
+def mel_power(y: np.ndarray, cfg: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """(STFT power ``(1 + n_fft//2, t)``, mel power ``(n_mels, t)``) of mono audio ``y``."""
+    power = A.power_spectrogram(y, n_fft=cfg["n_fft"], hop_length=cfg["hop_length"],
+                                n_samples=int(round(cfg["sr"] * 2.0)))
+    return power, frontend_basis(cfg) @ power
+
+
+def frontend_basis(cfg: Mapping) -> np.ndarray:
+    """The CNN's filter bank ``(n_mels, 1 + n_fft // 2)``: log-frequency or mel."""
+    if cfg.get("frontend", "mel") == "logf":
+        return A.logf_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_bins=cfg["n_mels"],
+                            fmin=cfg["fmin"], fmax=cfg["fmax"])
+    return A.mel_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_mels=cfg["n_mels"], fmin=cfg["fmin"])
+
+
+def compute_features(y: np.ndarray, cfg: Mapping = DEFAULT_CONFIG) -> np.ndarray:
+    """Mono audio ``(n,)`` -> one flat float32 vector: the 0..1 log-mel ``(n_mels * t)`` then
+    the envelope, pitch and spectrum aspects (see :func:`aspect_layout`)."""
+    power, mel = mel_power(y, cfg)
+    lm = A.power_to_unit_db(mel, top_db=cfg["top_db"])
+    return np.concatenate([
+        lm.ravel(),
+        A.envelope(power, n_points=cfg["envelope_points"]),
+        A.pitch_profile(power, basis=A.chroma_basis(sr=cfg["sr"], n_fft=cfg["n_fft"])),
+        A.spectral_shape(lm, n_bands=cfg["spectrum_bands"]),
+    ]).astype(np.float32)
+
+
+def build_network(cfg: Mapping):
+    """The timbre CNN: ``(n, n_mels, t, 1)`` 0..1 log-mel -> ``(n, timbre_dim)``."""
+    import keras
+    from keras import layers
+
+    w = int(cfg["width"])
+    inp = keras.Input((cfg["n_mels"], _frames(cfg), 1))
+    x = inp
+    for i, filters in enumerate((w, 2 * w, 4 * w, 8 * w, 8 * w)):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.ReLU()(x)
+        if i < 4:
+            x = layers.MaxPooling2D(2)(x)
+    x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x),
+                              layers.GlobalMaxPooling2D()(x)])
+    out = layers.Dense(int(cfg["timbre_dim"]))(x)
+    return keras.Model(inp, out, name="timbre")
+
+
+class ContrastiveEncoder(Encoder):
+    kind = KIND
+
+    def __init__(self, net, config: Mapping | None = None, *, model_id: str = f"{KIND}-untrained",
+                 default_weights: Mapping[str, float] | None = None,
+                 batch_size: int = 64) -> None:
+        self.config = {**DEFAULT_CONFIG, **(config or {})}
+        self._net = net
+        self._model_id = model_id
+        self._weights = dict(default_weights or DEFAULT_WEIGHTS)
+        self.batch_size = batch_size
+        self._call = None
+        self.calls = 0
+        self.embedded = 0
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def aspects(self) -> dict[str, tuple[int, int]]:
+        return aspect_layout(self.config)
+
+    @property
+    def dim(self) -> int:
+        return max(stop for _, stop in self.aspects.values())
+
+    @property
+    def default_weights(self) -> dict[str, float]:
+        return dict(self._weights)
+
+    @property
+    def n_mel_values(self) -> int:
+        return self.config["n_mels"] * _frames(self.config)
+
+    def features(self, y: np.ndarray) -> np.ndarray:
+        return compute_features(y, self.config)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        if self._call is None:
+            import tensorflow as tf
+
+            spec = tf.TensorSpec((None, self.config["n_mels"], _frames(self.config), 1),
+                                 tf.float32)
+            self._call = tf.function(lambda t: self._net(t, training=False),
+                                     input_signature=[spec], reduce_retracing=True)
+        return np.asarray(self._call(x))
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, dtype=np.float32).reshape(-1, self.n_mel_values + self.dim
+                                                            - self.config["timbre_dim"])
+        self.calls += 1
+        self.embedded += batch.shape[0]
+        if batch.shape[0] == 0:
+            return np.zeros((0, self.dim), np.float32)
+        mels = batch[:, :self.n_mel_values].reshape(
+            -1, self.config["n_mels"], _frames(self.config), 1)
+        timbre = np.concatenate([self._forward(mels[i:i + self.batch_size])
+                                 for i in range(0, mels.shape[0], self.batch_size)])
+        return np.concatenate([timbre, batch[:, self.n_mel_values:]], axis=1).astype(np.float32)
+
+    def save(self, model_dir) -> None:
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        weights = model_dir / WEIGHTS
+        self._net.save_weights(str(weights))
+        extra = json.dumps({"config": self.config, "weights": self._weights}, sort_keys=True)
+        self._model_id = f"{KIND}-{weights_hash(weights, extra=extra)}"
+        write_spec(model_dir, {
+            "kind": KIND, "model_id": self._model_id, "config": self.config,
+            "dim": self.dim, "aspects": {k: list(v) for k, v in self.aspects.items()},
+            "default_weights": self._weights,
+        })
+
+
+def load(model_dir: Path) -> ContrastiveEncoder:
+    from .autoencoder import configure_tensorflow
+
+    configure_tensorflow()
+    spec = json.loads((Path(model_dir) / "encoder.json").read_text(encoding="utf-8"))
+    cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
+    net = build_network(cfg)
+    net.load_weights(str(Path(model_dir) / WEIGHTS))
+    return ContrastiveEncoder(net, cfg, model_id=spec["model_id"],
+                              default_weights=spec.get("default_weights"))
+
+
+# -- training -----------------------------------------------------------------------------
+
+def pitch_variants(y: np.ndarray, cfg: Mapping = DEFAULT_CONFIG,
+                   semitones: Sequence[float] = SEMITONES) -> np.ndarray:
+    """Mel power in dB of ``y`` shifted by each of ``semitones`` (resampling: pitch and speed
+    move together, as on a sampler).  Returns ``(len(semitones), n_mels, t)`` float16."""
+    from ..audio import resample
+
+    out = []
+    for s in semitones:
+        yy = y if s == 0 else resample(np.asarray(y, np.float32), orig_sr=cfg["sr"],
+                                       target_sr=int(round(cfg["sr"] / 2 ** (s / 12))))
+        _, mel = mel_power(yy, cfg)
+        out.append(10.0 * np.log10(np.maximum(mel, 1e-20)))
+    return np.stack(out).astype(np.float16)
+
+
+def augment(variants_db: np.ndarray, rng: np.random.Generator, *, hop_length: int = 345,
+            sr: int = SAMPLE_RATE, top_db: float = 80.0, strength: float = 1.0,
+            keep_unshifted: float = 0.3) -> np.ndarray:
+    """One random augmented view per item.
+
+    variants_db : ``(n, v, n_mels, t)`` dB mel power of pitch variants (middle = unshifted).
+    Returns ``(n, n_mels, t)`` float32 0..1 log-mel, like :func:`compute_features`' mel part.
+    """
+    import scipy.signal
+
+    n, v, n_mels, t = variants_db.shape
+    mid = v // 2
+    pick = np.where(rng.random(n) < keep_unshifted, mid, rng.integers(0, v, n))
+    P = 10.0 ** (variants_db[np.arange(n), pick].astype(np.float32) / 10.0)
+    m = np.arange(n_mels) / n_mels
+    for j in range(n):
+        if strength <= 0:
+            break
+        # smooth random EQ, about +-6 dB
+        g = sum(rng.uniform(-3, 3) * strength * np.cos(np.pi * h * m + rng.uniform(0, 2 * np.pi))
+                for h in (1, 2, 3))
+        P[j] *= (10.0 ** (g / 10.0))[:, None].astype(np.float32)
+        d = int(rng.integers(0, 5))  # delay up to ~60 ms
+        if d:
+            P[j, :, d:] = P[j, :, :-d].copy()
+            P[j, :, :d] = 0.0
+        peak = P[j].max()
+        if rng.random() < 0.3 * strength:  # reverb: exponential tail of the power
+            a = 10.0 ** (-6.0 * hop_length / sr / rng.uniform(0.2, 1.2))
+            wet = scipy.signal.lfilter([1.0 - a], [1.0, -a], P[j], axis=1)
+            P[j] += (wet * 10.0 ** (rng.uniform(-15, -3) / 10.0)).astype(np.float32)
+        if rng.random() < 0.3 * strength:  # noise floor
+            level = peak * 10.0 ** (rng.uniform(-70, -35) / 10.0)
+            P[j] += (level * rng.chisquare(2, size=P[j].shape) / 2.0).astype(np.float32)
+        if rng.random() < 0.2 * strength:  # a shorter sample: early fade-out
+            cut = int(rng.integers(t // 4, t))
+            fade = np.ones(t, np.float32)
+            fade[cut:] = np.exp(-np.arange(t - cut) / rng.uniform(1, 8))
+            P[j] *= fade
+    return A.power_to_unit_db(P, top_db=top_db)
+
+
+def supcon_loss(z, ids, temperature: float = 0.1):
+    """Multi-positive supervised contrastive loss (Khosla et al. 2020), a TensorFlow op.
+
+    z : ``(m, d)`` L2-normalised; ids : ``(m,)`` int; rows with equal ids are positives.
+    Rows without any positive are left out of the mean.
+    """
+    import tensorflow as tf
+
+    m = tf.shape(z)[0]
+    eye = tf.eye(m)
+    s = tf.matmul(z, z, transpose_b=True) / temperature - 1e9 * eye
+    pos = tf.cast(tf.equal(ids[:, None], ids[None, :]), tf.float32) * (1.0 - eye)
+    logp = s - tf.reduce_logsumexp(s, axis=1, keepdims=True)
+    npos = tf.reduce_sum(pos, axis=1)
+    per_row = -tf.reduce_sum(pos * logp, axis=1) / tf.maximum(npos, 1.0)
+    has = tf.cast(npos > 0, tf.float32)
+    return tf.reduce_sum(per_row * has) / tf.maximum(tf.reduce_sum(has), 1.0)
+
+
+def _ids(values: Sequence | None, n: int) -> np.ndarray:
+    """Hashable labels -> int ids (None: each item its own id)."""
+    if values is None:
+        return np.arange(n, dtype=np.int32)
+    table: dict = {}
+    return np.array([table.setdefault(v, len(table)) for v in values], dtype=np.int32)
+
+
+def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator):
+    """Index batches with up to two items of one group next to each other."""
+    by: dict[int, list[int]] = {}
+    for j, g in enumerate(groups.tolist()):
+        by.setdefault(g, []).append(j)
+    chunks = []
+    for js in by.values():
+        js = rng.permutation(js).tolist()
+        chunks += [js[i:i + 2] for i in range(0, len(js), 2)]
+    order = [j for c in rng.permutation(len(chunks)) for j in chunks[c]]
+    for i in range(0, len(order), batch_size):
+        if len(order) - i >= 4:
+            yield np.array(order[i:i + batch_size])
+
+
+def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = None,
+          labels: Sequence | None = None, groups: Sequence | None = None,
+          epochs: int = 30, batch_size: int = 96, learning_rate: float = 2e-3,
+          temperature: float = 0.1, class_weight: float = 1.0, group_weight: float = 1.0,
+          keep_unshifted: float = 0.3, config: Mapping | None = None, seed: int = 0,
+          progress: Callable[[int, int, dict], None] | None = None,
+          on_load: Callable[[int, int], None] | None = None,
+          default_weights: Mapping[str, float] | None = None) -> ContrastiveEncoder:
+    """Train the timbre CNN and return the encoder (not yet saved).
+
+    paths : audio files (read with :func:`engine.audio.load_audio`), or ``variants``:
+        precomputed :func:`pitch_variants` ``(n, v, n_mels, t)``.
+    labels : one class per file (e.g. folder names) or None: SupCon on classes; without
+        labels each file is its own class (SimCLR-style, augmentations only).
+    groups : one instrument id per file (velocity layers, pitches) or None: a second SupCon
+        term with weight ``group_weight`` (each file its own group when None).
+    progress(epoch, epochs, {"loss": ...}) is called after each epoch (1-based).
+    """
+    from .autoencoder import configure_tensorflow
+
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    if variants is None:
+        if paths is None:
+            raise ValueError("give paths or variants")
+        variants, keep = _load_variants(paths, cfg, on_load=on_load)
+        labels = [labels[i] for i in keep] if labels is not None else None
+        groups = [groups[i] for i in keep] if groups is not None else None
+    n = variants.shape[0]
+    if n < 2:
+        raise ValueError(f"need at least 2 files to train, got {n}")
+    configure_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    y_cls = _ids(labels, n)
+    y_grp = _ids(groups, n)
+    net = build_network(cfg)
+    steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
+    sched = keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1))
+    opt = keras.optimizers.Adam(sched)
+    use_grp = groups is not None and group_weight > 0
+
+    @tf.function(reduce_retracing=True)
+    def step(x, yc, yg):
+        with tf.GradientTape() as tape:
+            z = tf.math.l2_normalize(net(x, training=True), axis=1)
+            loss = class_weight * supcon_loss(z, yc, temperature)
+            if use_grp:
+                loss += group_weight * supcon_loss(z, yg, temperature)
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    for epoch in range(1, epochs + 1):
+        losses = []
+        for idx in _batches(y_grp, batch_size, rng):
+            x = np.concatenate([augment(variants[idx], rng, hop_length=cfg["hop_length"],
+                                        sr=cfg["sr"], top_db=cfg["top_db"],
+                                        keep_unshifted=keep_unshifted)
+                                for _ in range(2)])[..., None]
+            yc = np.concatenate([y_cls[idx]] * 2)
+            yg = np.concatenate([y_grp[idx]] * 2)
+            losses.append(float(step(tf.constant(x), tf.constant(yc), tf.constant(yg))))
+        if progress is not None:
+            progress(epoch, epochs, {"loss": float(np.mean(losses)) if losses else math.nan})
+    recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
+    return ContrastiveEncoder(net, cfg, default_weights=default_weights)
+
+
+def recalibrate_batchnorm(net, variants: np.ndarray, rng: np.random.Generator, *,
+                          top_db: float = 80.0, passes: int = 3, batch_size: int = 128) -> None:
+    """Re-estimate the batch-norm statistics on clean (unaugmented, unshifted) inputs.
+
+    Training sees only augmented views, and with few steps the moving averages lag the
+    weights: without this, embeddings of clean files were far worse than with batch statistics
+    (validation P@5 0.56 instead of 0.69).
+    """
+    mid = variants.shape[1] // 2
+    n = variants.shape[0]
+    size = min(batch_size, n)
+    for _ in range(passes):
+        order = rng.permutation(n)
+        for i in range(0, n - size + 1, size):
+            idx = np.sort(order[i:i + size])
+            x = A.power_to_unit_db(10.0 ** (variants[idx, mid].astype(np.float32) / 10.0),
+                                   top_db=top_db)
+            net(x[..., None], training=True)
+
+
+def _load_variants(paths: Sequence[str], cfg: Mapping, *,
+                   on_load: Callable[[int, int], None] | None = None
+                   ) -> tuple[np.ndarray, list[int]]:
+    from ..audio import AudioError, load_audio
+
+    out, keep = [], []
+    for i, p in enumerate(paths):
+        try:
+            out.append(pitch_variants(load_audio(p), cfg))
+            keep.append(i)
+        except AudioError:
+            pass
+        if on_load is not None:
+            on_load(i + 1, len(paths))
+    if not out:
+        raise ValueError("no readable audio files")
+    return np.stack(out), keep
+
+
+def folder_labels(paths: Sequence[str], *, min_files: int = 2) -> list[str] | None:
+    """Weak class labels from folder names: each file's parent folder relative to the common
+    root.  None when fewer than two folders hold ``min_files`` files or more (then training
+    falls back to augmentation-only contrastive learning)."""
+    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    if not parents:
+        return None
+    counts: dict[str, int] = {}
+    for d in parents:
+        counts[d] = counts.get(d, 0) + 1
+    if sum(1 for c in counts.values() if c >= min_files) < 2:
+        return None
+    return parents
+
+
+#: at most this many files are used for training (memory: ~80 KB each)
+MAX_TRAIN_FILES = 6000
+
+
+def train_files(paths: list[str], *, epochs: int = 30, on_epoch=None, on_load=None,
+                seed: int = 0) -> ContrastiveEncoder:
+    """``soundalike train`` entry point: folder names as weak labels when the library has
+    them, else augmentation-only contrastive training."""
+    paths = list(paths)
+    if len(paths) > MAX_TRAIN_FILES:
+        rng = np.random.default_rng(seed)
+        paths = [paths[i] for i in sorted(rng.choice(len(paths), MAX_TRAIN_FILES,
+                                                     replace=False))]
+    recipe = {**DEFAULT_TRAINING, "epochs": epochs}
+    return train(paths, labels=folder_labels(paths), seed=seed, progress=on_epoch,
+                 on_load=on_load, **recipe)

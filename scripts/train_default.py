@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Reproduce the shipped default model (engine/models/default) from the dev corpus.
+
+usage: python3 scripts/train_default.py CORPUS_DIR [--out DIR] [--parts train,val]
+                                        [--epochs N] [--seed S] [--split-seed S]
+
+CORPUS_DIR is built by ../shared/corpus/build-dev-corpus.  The corpus is split by source with
+engine.evaluate.split_sources (seed 0); only the parts named by --parts are used for training
+(never test), with class labels for the supervised-contrastive term and sources (kit instrument,
+GM program) for the fine-detail term.  Deterministic up to TensorFlow's thread scheduling.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("corpus")
+    p.add_argument("--out", default=str(ROOT / "engine" / "models" / "default"))
+    p.add_argument("--parts", default="train", help="comma-separated: train, val")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--split-seed", type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+    from engine.evaluate import read_labels, split_sources
+    from engine.model import contrastive as C
+
+    parts = {s.strip() for s in args.parts.split(",") if s.strip()}
+    if "test" in parts:
+        p.error("never train on the test part")
+    rows = read_labels(args.corpus)
+    part = split_sources(rows, seed=args.split_seed)
+    rows = [r for r in rows if part[r["source"]] in parts]
+    print(f"training on {len(rows)} files ({'+'.join(sorted(parts))}, split seed "
+          f"{args.split_seed})", flush=True)
+    t0 = time.time()
+
+    def on_load(i, n):
+        if i == n or i % 200 == 0:
+            print(f"  features {i}/{n}", flush=True)
+
+    def on_epoch(epoch, epochs, logs):
+        print(f"  epoch {epoch}/{epochs} loss {logs['loss']:.4f} ({time.time() - t0:.0f} s)",
+              flush=True)
+
+    kwargs = {} if args.epochs is None else {"epochs": args.epochs}
+    encoder = C.train([r["path"] for r in rows], labels=[r["class"] for r in rows],
+                      groups=[r["source"] for r in rows], seed=args.seed, progress=on_epoch,
+                      on_load=on_load, **C.DEFAULT_TRAINING, **kwargs)
+    encoder.save(args.out)
+    print(f"saved {encoder.model_id} to {args.out} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

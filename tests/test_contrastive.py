@@ -1,0 +1,81 @@
+"""The contrastive encoder: its pure parts without TensorFlow, and one train/save/load round trip."""
+import numpy as np
+import pytest
+
+from engine.model import contrastive as C
+from tests.audiogen import kick, noise_burst, tone
+
+
+def test_features_layout_and_aspects():
+    cfg = C.DEFAULT_CONFIG
+    f = C.compute_features(tone(330, seconds=0.7), cfg)
+    aspects = C.aspect_layout(cfg)
+    n_mel = cfg["n_mels"] * 128
+    assert f.shape == (n_mel + sum(b - a for a, b in aspects.values()) - cfg["timbre_dim"],)
+    assert f.dtype == np.float32 and np.all(np.isfinite(f))
+    assert list(aspects) == ["timbre", "envelope", "pitch", "spectrum"]
+    assert aspects["timbre"] == (0, cfg["timbre_dim"])
+    assert max(b for _, b in aspects.values()) <= 256
+
+
+def test_features_of_silence_are_finite():
+    assert np.all(np.isfinite(C.compute_features(np.zeros(5, np.float32))))
+
+
+def test_augment_shapes_range_and_determinism(rng):
+    v = np.stack([C.pitch_variants(y) for y in (tone(440), noise_burst(3), kick())])
+    assert v.shape == (3, len(C.SEMITONES), 64, 128) and v.dtype == np.float16
+    a = C.augment(v, np.random.default_rng(5))
+    b = C.augment(v, np.random.default_rng(5))
+    assert a.shape == (3, 64, 128) and np.array_equal(a, b)
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    # with no augmentation and the unshifted variant, a view equals the file's features
+    mid = len(C.SEMITONES) // 2
+    plain = C.augment(v[:, mid:mid + 1], np.random.default_rng(0), strength=0.0)
+    feats = C.compute_features(tone(440))[:64 * 128].reshape(64, 128)
+    assert np.allclose(plain[0], feats, atol=2e-3)
+
+
+def test_pitch_variant_moves_the_spectrum_up():
+    v = C.pitch_variants(tone(440, seconds=1.0, decay=0.5)).astype(np.float32)
+    peak_bin = v.mean(axis=2).argmax(axis=1)
+    assert np.all(np.diff(peak_bin) >= 0) and peak_bin[0] < peak_bin[-1]
+
+
+def test_folder_labels(tmp_path):
+    paths = [str(tmp_path / d / f"{i}.wav") for d in ("kicks", "hats") for i in range(3)]
+    labels = C.folder_labels(paths)
+    assert labels is not None and len(set(labels)) == 2
+    assert labels[0] == labels[1] != labels[3]
+    assert C.folder_labels([str(tmp_path / f"{i}.wav") for i in range(5)]) is None
+
+
+def test_batches_keep_group_pairs_and_cover_everything():
+    groups = np.array([0, 0, 1, 1, 1, 2, 3, 3, 4, 5])
+    seen = []
+    for idx in C._batches(groups, 4, np.random.default_rng(0)):
+        assert len(idx) <= 4
+        seen += idx.tolist()
+    assert sorted(seen) == sorted(set(seen)) and len(seen) >= 8
+
+
+@pytest.mark.tf
+def test_train_save_load_embed_round_trip(tmp_path):
+    from engine.model.registry import load_encoder, read_spec
+
+    sounds = [tone(f) for f in (220, 247, 262)] + [noise_burst(i) for i in range(3)]
+    labels = ["tone"] * 3 + ["noise"] * 3
+    seen = []
+    enc = C.train(variants=np.stack([C.pitch_variants(y) for y in sounds]), labels=labels,
+                  epochs=2, batch_size=6, config={"width": 4, "timbre_dim": 8},
+                  progress=lambda e, n, logs: seen.append((e, n, logs["loss"])))
+    assert [e for e, _, _ in seen] == [1, 2] and all(np.isfinite(l) for *_, l in seen)
+    feats = np.stack([enc.features(y) for y in sounds])
+    emb = enc.embed(feats)
+    assert emb.shape == (6, enc.dim) and enc.dim == 8 + 32 + 13 + 16
+    enc.save(tmp_path / "m")
+    spec = read_spec(tmp_path / "m")
+    assert spec["kind"] == "contrastive" and spec["aspects"]["timbre"] == [0, 8]
+    again = load_encoder(tmp_path / "m")
+    assert again.model_id == enc.model_id and again.aspects == enc.aspects
+    assert np.allclose(again.embed(feats), emb, atol=1e-5)
