@@ -156,10 +156,7 @@ class OscServer:
         except (OSError, IndexError) as exc:
             raise UserError(f"cannot listen for OSC on {self.host}:{self.port}: {exc}") from None
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            except OSError:
-                pass
+            _grow_receive_buffer(sock, 1 << 20)
             sock.bind(sockaddr)
             sock.settimeout(0.5)
         except OSError as exc:
@@ -411,6 +408,24 @@ class OscServer:
             self.handlers.on_event(event, args)
         except Exception:
             self.log.exception("OSC push of %s failed", event)
+
+
+def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
+    """A large kernel receive buffer absorbs floods while Python is busy elsewhere.
+
+    SO_RCVBUF is capped by the system (net.core.rmem_max, often 208 KB); SO_RCVBUFFORCE
+    passes the cap where the process may (Linux, CAP_NET_ADMIN)."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+        except OSError:
+            pass
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError:
+        pass
 
 
 def _drain(q: queue.Queue) -> None:
