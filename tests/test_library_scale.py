@@ -51,14 +51,36 @@ def test_background_build_save_and_reload(tmp_path, encoder, rng, small_limit):
     third.close()
 
 
-def test_changes_during_the_build_are_not_lost(tmp_path, encoder, rng, small_limit):
+def test_changes_during_the_build_are_not_lost(tmp_path, encoder, rng, small_limit,
+                                              monkeypatch):
+    import threading
+
+    from engine.index import ann
+
+    started, release = threading.Event(), threading.Event()
+    real_add = ann.ApproxIndex.add
+
+    def slow_add(self, keys, vectors):  # hold the background build until the test has written
+        started.set()
+        release.wait(10)
+        real_add(self, keys, vectors)
+
+    monkeypatch.setattr(ann.ApproxIndex, "add", slow_add)
     lib = Library(tmp_path / "d", encoder=encoder)
     fill(lib, rng)
-    lib.similar("/lib/00000.wav", 1)
+    lib.similar("/lib/00000.wav", 1)  # loads the index: exact now, approximate being built
+    assert started.wait(10)
     lib.remove_paths(["/lib/00003.wav"])
+    [new_id] = lib.store.put_embeddings([(FileStat("/lib/new.wav", 1, 1, "n"),
+                                          np.eye(DIM, dtype=np.float32)[0])], lib.model_id)
+    lib._index_add([new_id], [FileStat("/lib/new.wav", 1, 1, "n")],
+                   np.eye(DIM, dtype=np.float32)[:1])
+    release.set()
     lib._build_thread.join()
     assert lib._index.kind == "approx"
-    results = lib.similar("/lib/00000.wav", N)
-    assert "/lib/00003.wav" not in [r.path for r in results]
-    assert len(results) == N - 2
+    keys = set(lib._index.keys().tolist())
+    assert len(keys) == N and new_id in keys
+    assert lib.store.get("/lib/00003.wav") is None
+    assert "/lib/00003.wav" not in [r.path for r in lib.similar("/lib/00000.wav", 50)]
+    assert lib.similar("/lib/00000.wav", 1, ) and lib.is_indexed("/lib/new.wav")
     lib.close()
