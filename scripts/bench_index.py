@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+#: as `soundalike` runs (bridge.cli.single_threaded_blas), for both pipelines alike
+BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def worker(model_dir: str, folder: str, data_dir: str) -> None:
     """Index ``folder`` with ``model_dir``; print one JSON line."""
     from engine import Library
@@ -68,7 +72,7 @@ def make_files(folder: Path, n: int) -> None:
 def run(model_dir: Path, folder: Path, data_dir: Path) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--worker", str(model_dir), str(folder),
                            str(data_dir)], capture_output=True, text=True,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **BLAS))
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
