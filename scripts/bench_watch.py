@@ -116,11 +116,12 @@ def main() -> int:
     lat = np.array(latencies)
     result = {"files": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 1),
               "p95_ms": round(float(np.percentile(lat, 95)), 1),
-              "max_ms": round(float(lat.max()), 1), "model": args.model or "shipped default",
+              "max_ms": round(float(lat.max()), 1), "slowest_drop": int(lat.argmax()) + 1,
+              "model": args.model or "shipped default",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     print(json.dumps(result) if args.json else
           f"drop-to-indexed latency over {result['files']} files: p50 {result['p50_ms']} ms, "
-          f"p95 {result['p95_ms']} ms, max {result['max_ms']} ms")
+          f"p95 {result['p95_ms']} ms, max {result['max_ms']} ms (drop {result['slowest_drop']})")
     return 0
 
 
