@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .audio import AudioError, load_audio
+from .audio import SAMPLE_RATE, AudioError, load_audio
 from .index.ann import ApproxIndex, AutoIndex, StaleIndexError, exact_limit
 from .index.search import VectorIndex
 from .index.store import Entry, FileStat, Store
@@ -116,6 +116,13 @@ class Library:
                     raise RuntimeError("model id mismatch: "
                                        f"{self._encoder.model_id} != {self.model_id}")
             return self._encoder
+
+    def warm_up(self) -> None:
+        """Load the encoder and run it once (the first call of a Keras model traces it)."""
+        encoder = self.encoder()
+        with self._encoder_lock:
+            embed_features(encoder, encoder.features(np.zeros(SAMPLE_RATE // 2,
+                                                               dtype=np.float32))[None])
 
     def close(self) -> None:
         self._closing.set()
