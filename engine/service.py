@@ -118,11 +118,11 @@ class Library:
             return self._encoder
 
     def warm_up(self) -> None:
-        """Load the encoder and run it once (the first call of a Keras model traces it)."""
+        """Load the encoder and let it prepare for its first call."""
         encoder = self.encoder()
+        encoder.features(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # caches (filter banks)
         with self._encoder_lock:
-            embed_features(encoder, encoder.features(np.zeros(SAMPLE_RATE // 2,
-                                                               dtype=np.float32))[None])
+            encoder.warm_up()
 
     def close(self) -> None:
         self._closing.set()
