@@ -31,7 +31,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.osc_wire import Message, decode, encode  # noqa: E402
+from bridge.client import receive  # noqa: E402
+from bridge.osc_wire import encode  # noqa: E402
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -51,17 +52,7 @@ class Peer:
 
     def ask(self, address, *args, until, timeout=5.0):
         self.sock.sendto(encode(address, *args), ("127.0.0.1", self.port))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            try:
-                data, _ = self.sock.recvfrom(65536)
-            except socket.timeout:
-                return None
-            for m in decode(data):
-                if isinstance(m, Message) and m.address in until:
-                    return m
-        return None
+        return receive(self.sock, lambda m: m.address in until, timeout)
 
 
 def main() -> int:
