@@ -284,11 +284,22 @@ def recall(found: list[np.ndarray], truth: np.ndarray, k: int) -> float:
     return hits / (k * len(truth))
 
 
+def shipped_dim() -> int:
+    """The shipped default model's embedding dimension (from its encoder.json, no TensorFlow)."""
+    import json
+
+    from engine.model.registry import PACKAGED_DEFAULT
+
+    spec = json.loads((PACKAGED_DEFAULT / "encoder.json").read_text(encoding="utf-8"))
+    return int(spec.get("dim", 128))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--dim", type=int, default=shipped_dim(),
+                    help="embedding dimension (default: the shipped default model's)")
     ap.add_argument("--backend", default="soundalike")
     ap.add_argument("--clusters", type=int, default=2000)
     ap.add_argument("--m", type=int, default=None,
