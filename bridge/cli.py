@@ -253,6 +253,7 @@ def cmd_status(args) -> int:
     lib = _library(args)
     try:
         info = lib.status()
+        info["aspects"] = sorted(lib.aspects())
         info["failures"] = [{"path": p, "reason": r} for p, r in lib.store.failures()]
     finally:
         lib.close()
@@ -269,6 +270,7 @@ def cmd_status(args) -> int:
     print(f"offline  {info['offline']}")
     print(f"state    {info['state']}")
     print(f"model    {info['model_id']}  ({info['model_dir']})")
+    print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
     print(f"data dir {info['data_dir']}")
     for f in info["failures"]:
         print(f"failed: {f['path']}: {f['reason']}")
