@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .errors import UserError
 from .osc_wire import DecodeError, Message, decode, encode
@@ -90,6 +90,31 @@ def read_daemon_file(data_dir: str | os.PathLike) -> dict | None:
 
 
 # -- talking to it ----------------------------------------------------------------------------
+def receive(sock: socket.socket, accept: Callable[[Message], bool],
+            timeout: float) -> Message | None:
+    """The first OSC message arriving on ``sock`` that ``accept`` says yes to, or None when
+    none has by the deadline.  Datagrams that are not OSC are skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            data, _ = sock.recvfrom(65535)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return None  # Windows: the port is closed
+        try:
+            items = decode(data)
+        except DecodeError:
+            continue
+        for m in items:
+            if isinstance(m, Message) and accept(m):
+                return m
+
+
 class DaemonConnection:
     """A UDP socket that registered itself with ``/soundalike/reply_to`` (so replies come back
     to it whatever ``--reply-port`` the daemon was given)."""
@@ -128,25 +153,7 @@ class DaemonConnection:
 
     def wait(self, accept, timeout: float) -> Message | None:
         """The first message ``accept`` says yes to (None at the deadline)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except socket.timeout:
-                return None
-            except ConnectionResetError:
-                return None  # Windows: the port is closed
-            try:
-                items = decode(data)
-            except DecodeError:
-                continue
-            for m in items:
-                if isinstance(m, Message) and accept(m):
-                    return m
+        return receive(self.sock, accept, timeout)
 
     def similar(self, path: str, count: int, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None,

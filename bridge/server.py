@@ -32,6 +32,8 @@ from .routes import ROUTES
 
 MAX_DATAGRAM = 65_535
 _STOP = object()
+#: requests answered by the receiving thread itself (cheap; they must get through a flood)
+_URGENT = (b"/soundalike/status\x00", b"/soundalike/ping\x00")
 
 
 def parse_allow_list(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -104,7 +106,7 @@ class OscServer:
                  reply_port: int | None = None, allow: Iterable[str] = (),
                  logger: logging.Logger | None = None, queue_size: int = 64,
                  slow_queue_size: int = 16, busy_replies_per_s: float = 100.0,
-                 progress_interval: float = 0.25) -> None:
+                 progress_interval: float = 0.25, inbox_size: int = 2048) -> None:
         self.log = logger or logging.getLogger("soundalike.osc")
         self.backend = backend
         self.host = host or "127.0.0.1"
@@ -122,15 +124,20 @@ class OscServer:
         self._fast: queue.Queue = queue.Queue(maxsize=queue_size)
         self._slow: queue.Queue = queue.Queue(maxsize=slow_queue_size)
         self._events: queue.Queue = queue.Queue(maxsize=10_000)
+        # raw datagrams waiting to be decoded: the receiving thread only reads the socket (so
+        # that the kernel's buffer does not overflow under a flood) and answers status and ping
+        # itself; a full inbox drops datagrams
+        self._inbox: queue.Queue = queue.Queue(maxsize=inbox_size)
         self._busy = _RateLimit(busy_replies_per_s)
         self._garbage = _RateLimit(busy_replies_per_s)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sock: socket.socket | None = None
         self._local_ips: set = set()
+        self._access_cache: dict[str, tuple[bool, bool]] = {}
         self._listening = False
         self.stats = {"datagrams": 0, "malformed": 0, "refused": 0, "busy": 0,
-                      "events_dropped": 0}
+                      "events_dropped": 0, "inbox_dropped": 0}
 
     # -- life cycle -----------------------------------------------------------------------
     @property
@@ -149,10 +156,7 @@ class OscServer:
         except (OSError, IndexError) as exc:
             raise UserError(f"cannot listen for OSC on {self.host}:{self.port}: {exc}") from None
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            except OSError:
-                pass
+            _grow_receive_buffer(sock, 1 << 20)
             sock.bind(sockaddr)
             sock.settimeout(0.5)
         except OSError as exc:
@@ -163,10 +167,12 @@ class OscServer:
         bound = _ip(sock.getsockname()[0])
         if bound is not None and not bound.is_unspecified:
             self._local_ips.add(bound)
+        self._access_cache.clear()
         self._stop.clear()
         self._listening = True
         self.backend.add_listener(self._on_backend_event)
         for name, target, args in (("osc-receive", self._receive_loop, ()),
+                                   ("osc-dispatch", self._dispatch_loop, ()),
                                    ("osc-fast", self._work_loop, (self._fast,)),
                                    ("osc-slow", self._work_loop, (self._slow,)),
                                    ("osc-push", self._push_loop, ())):
@@ -188,7 +194,7 @@ class OscServer:
         self._wake_receiver()
         receiver, rest = self._threads[0], self._threads[1:]
         receiver.join()
-        for q in (self._fast, self._slow, self._events):
+        for q in (self._inbox, self._fast, self._slow, self._events):
             _drain(q)
             q.put(_STOP)
         for t in rest:
@@ -248,12 +254,37 @@ class OscServer:
                 continue
             if self._stop.is_set():
                 break
+            if data.startswith(_URGENT):
+                try:  # cheap and answered at once, even when the inbox is full
+                    self.handle_datagram(data, sender)
+                except Exception:  # never die of a datagram
+                    self.log.exception("OSC datagram from %s could not be handled", sender[:2])
+                continue
             try:
-                self.handle_datagram(data, sender)
+                self._inbox.put_nowait((data, sender))
+            except queue.Full:
+                self.stats["inbox_dropped"] += 1
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is _STOP:
+                return
+            try:
+                self.handle_datagram(*item)
             except Exception:  # never die of a datagram
-                self.log.exception("OSC datagram from %s could not be handled", sender[:2])
+                self.log.exception("OSC datagram from %s could not be handled", item[1][:2])
 
     def client_access(self, host: str) -> tuple[bool, bool]:
+        cached = self._access_cache.get(host)
+        if cached is None:
+            cached = self._client_access(host)
+            if len(self._access_cache) > 4096:
+                self._access_cache.clear()
+            self._access_cache[host] = cached
+        return cached
+
+    def _client_access(self, host: str) -> tuple[bool, bool]:
         """(allowed, local) for a client address."""
         ip = _ip(host)
         if ip is None:
@@ -377,6 +408,24 @@ class OscServer:
             self.handlers.on_event(event, args)
         except Exception:
             self.log.exception("OSC push of %s failed", event)
+
+
+def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
+    """A large kernel receive buffer absorbs floods while Python is busy elsewhere.
+
+    SO_RCVBUF is capped by the system (net.core.rmem_max, often 208 KB); SO_RCVBUFFORCE
+    passes the cap where the process may (Linux, CAP_NET_ADMIN)."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+        except OSError:
+            pass
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError:
+        pass
 
 
 def _drain(q: queue.Queue) -> None:

@@ -198,7 +198,7 @@ class Indexer:
     def _run(self) -> None:
         _lower_priority(self.nice)
         try:
-            self.library.encoder()  # load the model now, not when the first file arrives
+            self.library.warm_up()  # load and trace the model now, not for the first file
         except Exception:
             log.exception("cannot load the encoder; indexing is disabled")
         next_root_check = time.monotonic() + self.poll_roots

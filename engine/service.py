@@ -15,8 +15,9 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .audio import AudioError, load_audio
-from .index.search import ExactIndex, VectorIndex
+from .audio import SAMPLE_RATE, AudioError, load_audio
+from .index.ann import ApproxIndex, AutoIndex, StaleIndexError, exact_limit
+from .index.search import VectorIndex
 from .index.store import Entry, FileStat, Store
 from .model.base import Encoder
 from .model.registry import PACKAGED_DEFAULT, load_encoder, model_id_of
@@ -90,6 +91,10 @@ class Library:
         self._encoder_lock = threading.Lock()
         self._lock = threading.RLock()
         self._index: VectorIndex | None = None
+        self._changelog: list | None = None  # changes while an approximate index is built
+        self._build_thread: threading.Thread | None = None
+        self._saved_generation: int | None = None
+        self._closing = threading.Event()
         self._paths: dict[int, str] = {}
         self._ids: dict[str, int] = {}
         self.embedded = 0  # files embedded by this process (for tests and benchmarks)
@@ -112,7 +117,19 @@ class Library:
                                        f"{self._encoder.model_id} != {self.model_id}")
             return self._encoder
 
+    def warm_up(self) -> None:
+        """Load the encoder and let it prepare for its first call."""
+        encoder = self.encoder()
+        encoder.features(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # caches (filter banks)
+        with self._encoder_lock:
+            encoder.warm_up()
+
     def close(self) -> None:
+        self._closing.set()
+        if self._build_thread is not None:
+            self._build_thread.join()
+        with self._lock:
+            self._save_index()
         if self._encoder is not None:
             self._encoder.close()
         self.store.close()
@@ -124,24 +141,101 @@ class Library:
                 self._load_index()
             return self._index
 
+    def _ann_path(self) -> Path:
+        return self.data_dir / f"search-{self.model_id}.idx"
+
     def _load_index(self) -> None:
-        index: VectorIndex | None = None
-        paths: dict[int, str] = {}
-        for ids, chunk_paths, vecs in self.store.iter_embeddings(self.model_id):
-            if index is None:
-                index = ExactIndex(vecs.shape[1], capacity=len(ids))
+        """Build the in-memory index from the store (called with ``_lock`` held).
+
+        Small libraries are searched exactly.  A large one loads its saved approximate index
+        when that matches the store (same generation and keys); otherwise it is searched
+        exactly at once while the approximate index is built in the background.
+        """
+        chunks = list(self.store.iter_embeddings(self.model_id))
+        generation = self.store.generation()
+        self._paths = {i: p for ids, paths, _ in chunks for i, p in zip(ids.tolist(), paths)}
+        self._ids = {p: i for i, p in self._paths.items()}
+        if not chunks:
+            self._index = _EmptyIndex()
+            return
+        ids = np.concatenate([c[0] for c in chunks])
+        vecs = np.concatenate([c[2] for c in chunks]) if len(chunks) > 1 else chunks[0][2]
+        del chunks
+        dim = vecs.shape[1]
+        if len(ids) > exact_limit(dim):
+            try:
+                self._index = AutoIndex.load(self._ann_path(), dim=dim, generation=generation,
+                                             keys=ids)
+                self._saved_generation = generation
+                return
+            except StaleIndexError:
+                pass
+            index = AutoIndex(dim, threshold=2 * len(ids) + 1)  # exact until the build is done
             index.add(ids, vecs)
-            paths.update(zip(ids.tolist(), chunk_paths))
-        self._index = index if index is not None else _EmptyIndex()
-        self._paths = paths
-        self._ids = {p: i for i, p in paths.items()}
+            self._index = index
+            self._start_build(index)
+        else:
+            index = AutoIndex(dim)
+            index.add(ids, vecs)
+            self._index = index
+
+    def _start_build(self, auto: AutoIndex) -> None:
+        self._changelog = []
+        self._build_thread = threading.Thread(target=self._build_approx, args=(auto,),
+                                              name="soundalike-ann-build", daemon=True)
+        self._build_thread.start()
+
+    def _build_approx(self, auto: AutoIndex) -> None:
+        """Build the approximate index off the lock, replay what changed meanwhile, swap it in."""
+        try:
+            with self._lock:
+                exact = auto.impl
+                keys = exact.keys()
+                vecs = exact.vectors(keys) if hasattr(exact, "vectors") else \
+                    np.stack([exact.vector(k) for k in keys.tolist()])
+            ann = ApproxIndex(auto.dim)
+            for start in range(0, len(keys), 20_000):
+                if self._closing.is_set():
+                    return
+                ann.add(keys[start:start + 20_000], vecs[start:start + 20_000])
+            del vecs
+            with self._lock:
+                if self._index is not auto or self._changelog is None:
+                    return
+                for op, k, v in self._changelog:
+                    ann.add(k, v) if op == "add" else ann.remove(k)
+                self._changelog = None
+                auto.adopt(ann, threshold=exact_limit(auto.dim))
+                self._save_index()
+        except Exception:  # the exact index keeps answering
+            import logging
+
+            logging.getLogger(__name__).exception("building the approximate index failed")
+
+    def _save_index(self) -> None:
+        """Save an approximate index (with ``_lock`` held) so that the next start is fast."""
+        index = self._index
+        if not isinstance(index, AutoIndex) or index.kind != "approx" or self.store.read_only:
+            return
+        generation = self.store.generation()
+        if generation == self._saved_generation:
+            return
+        try:
+            index.save(self._ann_path(), generation=generation)
+            self._saved_generation = generation
+        except OSError as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("cannot save the search index: %s", exc)
 
     def _index_add(self, ids: list[int], stats: list[FileStat], vecs: np.ndarray) -> None:
         with self._lock:
             if self._index is None:
                 return  # loaded from the store on first use
             if isinstance(self._index, _EmptyIndex):
-                self._index = ExactIndex(vecs.shape[1])
+                self._index = AutoIndex(vecs.shape[1])
+            if self._changelog is not None:
+                self._changelog.append(("add", np.asarray(ids, dtype=np.int64), vecs))
             for i, st in zip(ids, stats):
                 old = self._paths.get(i)
                 if old is not None and old != st.path:
@@ -160,6 +254,8 @@ class Library:
                 if p is not None:
                     self._ids.pop(p, None)
             self._index.remove(np.asarray(ids, dtype=np.int64))
+            if self._changelog is not None:
+                self._changelog.append(("remove", np.asarray(ids, dtype=np.int64), None))
 
     def _index_rename(self, moved: list[tuple[int, str, str]]) -> None:
         with self._lock:
@@ -175,6 +271,7 @@ class Library:
         """Forget the in-memory index; it is rebuilt from the store on next use."""
         with self._lock:
             self._index = None
+            self._changelog = None
 
     def is_indexed(self, path: str) -> bool:
         """Whether ``path`` is in the search index (its query needs no encoder)."""

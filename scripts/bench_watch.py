@@ -29,7 +29,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.osc_wire import Message, decode, encode  # noqa: E402
+from bridge.client import receive as receive_message  # noqa: E402
+from bridge.osc_wire import encode  # noqa: E402
 
 
 def osc(sock, port, address, *args):
@@ -37,17 +38,8 @@ def osc(sock, port, address, *args):
 
 
 def receive(sock, address, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.001, deadline - time.monotonic()))
-        try:
-            data, _ = sock.recvfrom(65536)
-        except socket.timeout:
-            return None
-        for msg in decode(data):
-            if isinstance(msg, Message) and msg.address == address:
-                return msg.args
-    return None
+    m = receive_message(sock, lambda m: m.address == address, timeout)
+    return m.args if m is not None else None
 
 
 def main() -> int:
@@ -116,11 +108,12 @@ def main() -> int:
     lat = np.array(latencies)
     result = {"files": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 1),
               "p95_ms": round(float(np.percentile(lat, 95)), 1),
-              "max_ms": round(float(lat.max()), 1), "model": args.model or "shipped default",
+              "max_ms": round(float(lat.max()), 1), "slowest_drop": int(lat.argmax()) + 1,
+              "model": args.model or "shipped default",
               "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     print(json.dumps(result) if args.json else
           f"drop-to-indexed latency over {result['files']} files: p50 {result['p50_ms']} ms, "
-          f"p95 {result['p95_ms']} ms, max {result['max_ms']} ms")
+          f"p95 {result['p95_ms']} ms, max {result['max_ms']} ms (drop {result['slowest_drop']})")
     return 0
 
 

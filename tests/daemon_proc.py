@@ -1,17 +1,15 @@
 """Running the real daemon (`python -m bridge serve`) in a subprocess and talking OSC to it."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from bridge.client import receive
 from tests.waiting import wait_for
 
 
@@ -37,19 +35,8 @@ class OscPeer:
 
     def receive(self, timeout: float = 5.0, address: str | None = None):
         """The next message (address, args), optionally skipping others; None on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65536)
-            except socket.timeout:
-                return None
-            msg = OscMessage(data)
-            if address is None or msg.address == address:
-                return msg.address, list(msg.params)
+        m = receive(self.sock, lambda m: address is None or m.address == address, timeout)
+        return (m.address, list(m.args)) if m is not None else None
 
     def request(self, target_port: int, address: str, *args, reply: str | None = None,
                 timeout: float = 5.0):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge.client import receive
 from bridge.osc_wire import DecodeError, Message, decode, encode
 
 SR = 22_050
@@ -125,23 +126,7 @@ class Client:
 
     def recv(self, timeout: float = 5.0) -> Message | None:
         """The next message (None when nothing arrives before the deadline)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except socket.timeout:
-                return None
-            try:
-                items = decode(data)
-            except DecodeError:
-                continue
-            for item in items:
-                if isinstance(item, Message):
-                    return item
+        return receive(self.sock, lambda m: True, timeout)
 
     def expect(self, address: str, timeout: float = 10.0, *, skip: tuple = ()) -> Message:
         """The next message, which must have ``address`` (messages in ``skip`` are passed)."""

@@ -207,6 +207,10 @@ class Store:
             yield ids, [r[1] for r in rows], vecs
             last = int(ids[-1])
 
+    def generation(self) -> int:
+        """A number that changes with every write that changes the searchable vectors."""
+        return int(self.get_meta("generation", "0"))
+
     def counts(self, model_id: str | None = None) -> dict[str, int]:
         rows = self._read(
             "SELECT "
@@ -230,6 +234,7 @@ class Store:
         now = time.time()
 
         def go(db):
+            _bump(db)
             ids = []
             for stat, vec in items:
                 blob = np.ascontiguousarray(vec, dtype=np.float32).tobytes()
@@ -272,6 +277,7 @@ class Store:
     def remove(self, paths: Iterable[str]) -> list[int]:
         """Delete rows by path; returns the removed row ids."""
         def go(db):
+            _bump(db)
             ids = []
             for p in paths:
                 row = db.execute("DELETE FROM files WHERE path = ? RETURNING id", (p,)).fetchone()
@@ -283,7 +289,7 @@ class Store:
 
     def remove_under(self, folder: str) -> list[int]:
         prefix = folder.rstrip(os.sep) + os.sep
-        return [int(r[0]) for r in self._write(lambda db: db.execute(
+        return [int(r[0]) for r in self._write(lambda db: _bump(db) or db.execute(
             "DELETE FROM files WHERE substr(path, 1, ?) = ? RETURNING id",
             (len(prefix), prefix)).fetchall())]
 
@@ -311,9 +317,14 @@ class Store:
 
     def set_offline(self, folder: str, offline: bool) -> int:
         prefix = folder.rstrip(os.sep) + os.sep
-        return self._write(lambda db: db.execute(
+        return self._write(lambda db: _bump(db) or db.execute(
             "UPDATE files SET offline = ? WHERE substr(path, 1, ?) = ? AND offline != ?",
             (int(offline), len(prefix), prefix, int(offline))).rowcount)
+
+
+def _bump(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
+               "SET value = CAST(value AS INTEGER) + 1")
 
 
 def _describe(exc: sqlite3.Error, path: Path, *, opening: bool = False) -> str:

@@ -53,5 +53,8 @@ class Encoder(ABC):
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """``(n, *feature_shape)`` float32 -> ``(n, dim)`` float32."""
 
+    def warm_up(self) -> None:
+        """Prepare for the first real call (a Keras model traces its graph); default: nothing."""
+
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         """Release what the model holds (sessions, threads)."""

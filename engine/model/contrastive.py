@@ -176,6 +176,10 @@ class ContrastiveEncoder(Encoder):
                                      input_signature=[spec], reduce_retracing=True)
         return np.asarray(self._call(x))
 
+    def warm_up(self) -> None:
+        """Trace the network once, so that the first file is not slowed by it."""
+        self._forward(np.zeros((1, self.config["n_mels"], _frames(self.config), 1), np.float32))
+
     def embed(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, dtype=np.float32).reshape(-1, self.n_mel_values + self.dim
                                                             - self.config["timbre_dim"])
