@@ -316,7 +316,7 @@ def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator):
         chunks += [js[i:i + 2] for i in range(0, len(js), 2)]
     order = [j for c in rng.permutation(len(chunks)) for j in chunks[c]]
     for i in range(0, len(order), batch_size):
-        if len(order) - i >= 4:
+        if len(order) - i >= min(4, len(order)):
             yield np.array(order[i:i + batch_size])
 
 
