@@ -70,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N")
     p.add_argument("--kind", default=None, help="model kind to train (default: the best one)")
 
+    p = sub.add_parser("evaluate", help="score encoders on a labelled corpus (labels.csv)")
+    p.add_argument("corpus", metavar="CORPUS_DIR")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                   help="a model to score (repeatable; default: the shipped default)")
+    p.add_argument("--mfcc", action="store_true", help="add the MFCC-statistics baseline")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
+                   help="which files are the queries (split by source; default test)")
+    p.add_argument("--gallery", default="all", choices=("all", "split"),
+                   help="what the queries search: the whole corpus or the split only")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (default 0)")
+    p.add_argument("--json", metavar="OUT", help="also write the full report here")
+
     p = sub.add_parser("status", parents=[common], help="what is indexed, pending and failed")
     p.add_argument("--json", action="store_true")
 
@@ -237,7 +249,7 @@ def cmd_train(args) -> int:
     from engine.service import ensure_private_dir
 
     try:
-        name, _ = train_model(kind, paths, epochs=args.epochs or 10,
+        name, _ = train_model(kind, paths, epochs=args.epochs,
                               models_dir=ensure_private_dir(ddir / "models"),
                               on_epoch=on_epoch, on_load=on_load)
     except TrainingError as exc:
@@ -277,6 +289,35 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_evaluate(args) -> int:
+    from engine.evaluate import evaluate, format_report
+    from engine.model.registry import PACKAGED_DEFAULT
+
+    if not os.path.isfile(os.path.join(args.corpus, "labels.csv")):
+        raise UserError(f"no labels.csv in {args.corpus} (build one with "
+                        "../shared/corpus/build-dev-corpus)")
+    encoders: dict = {}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise UserError(f"--model wants NAME=DIR, got {spec!r}")
+        encoders[name] = path
+    if not encoders:
+        encoders["default"] = PACKAGED_DEFAULT
+    if args.mfcc:
+        from engine.model.mfcc import MfccEncoder
+
+        encoders["mfcc"] = MfccEncoder()
+    report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
+                      gallery=args.gallery, progress=lambda m: print(m, file=sys.stderr))
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+            f.write("\n")
+    return EXIT_OK
+
+
 def cmd_serve(args) -> int:
     from .app import serve
 
@@ -290,7 +331,8 @@ def cmd_service(args) -> int:
 
 
 COMMANDS = {"index": cmd_index, "similar": cmd_similar, "train": cmd_train,
-            "status": cmd_status, "serve": cmd_serve, "service": cmd_service}
+            "status": cmd_status, "serve": cmd_serve, "service": cmd_service,
+            "evaluate": cmd_evaluate}
 
 
 class ProgressBar:

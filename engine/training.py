@@ -26,7 +26,7 @@ class TrainingError(Exception):
     """Training cannot start or failed (too few files, unknown kind)."""
 
 
-def train_model(kind: str, paths: list[str], *, epochs: int, models_dir: str | os.PathLike,
+def train_model(kind: str, paths: list[str], *, epochs: int | None, models_dir: str | os.PathLike,
                 on_epoch: Callable[[int, int, dict], None] | None = None,
                 on_load: Callable[[int, int], None] | None = None,
                 stop: threading.Event | None = None) -> tuple[str, Encoder]:
@@ -41,7 +41,8 @@ def train_model(kind: str, paths: list[str], *, epochs: int, models_dir: str | o
         raise TrainingError(f"need at least 2 audio files to train, found {len(paths)}")
     module_name, func = TRAINERS[kind].split(":")
     trainer = getattr(importlib.import_module(module_name), func)
-    encoder = trainer(paths, epochs=epochs, on_epoch=on_epoch, on_load=on_load)
+    extra = {} if epochs is None else {"epochs": epochs}  # None: the kind's own default
+    encoder = trainer(paths, on_epoch=on_epoch, on_load=on_load, **extra)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir))
