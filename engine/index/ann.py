@@ -152,16 +152,18 @@ class ApproxIndex:
     our benchmarks), ``"f32"`` or ``"i8"``.  ``connectivity`` (HNSW M), ``expansion_add``
     (efConstruction) and ``expansion_search`` (efSearch) trade memory and build time for recall.
     ``threads``: threads used by ``add`` (0: all cores); searches use one.
-    ``weighted_ef``: the search beam for weighted queries (see ``search``); 512 keeps recall@10
-    at 0.97 on 1M items where 256 gave 0.91 (docs/benchmarks.md).
+    ``expansion_search`` 384 and ``weighted_ef`` (the beam for weighted queries, see ``search``)
+    1024 are chosen for the shipped dimension (189) at 1M items: recall@10 0.973 and 0.963,
+    where 256 and 512 gave 0.960 and 0.940 (docs/benchmarks.md).  The shipped model's default
+    query weighs one aspect only, so it is a weighted query.
 
     Removal is a tombstone in the graph; removed slots are reused by later additions, and a key
     that is added again replaces its vector.
     """
 
     def __init__(self, dim: int, *, dtype: str = "f16", connectivity: int = 16,
-                 expansion_add: int = 128, expansion_search: int = 256, threads: int = 0,
-                 weighted_ef: int = 512) -> None:
+                 expansion_add: int = 128, expansion_search: int = 384, threads: int = 0,
+                 weighted_ef: int = 1024) -> None:
         from usearch.index import Index
 
         if dim <= 0:
