@@ -33,6 +33,20 @@ class EvaluationError(Exception):
     """The corpus cannot be evaluated (no labels.csv, unknown split)."""
 
 
+def training_rows(corpus_dir: str | os.PathLike, parts: str, *,
+                  split_seed: int = 0) -> list[dict]:
+    """The labelled rows of the corpus in the named split ``parts`` ("train", "train,val").
+
+    Raises ValueError for the test part: nothing is ever trained on it.
+    """
+    wanted = {s.strip() for s in parts.split(",") if s.strip()}
+    if "test" in wanted:
+        raise ValueError("never train on the test part")
+    rows = read_labels(corpus_dir)
+    part = split_sources(rows, seed=split_seed)
+    return [r for r in rows if part[r["source"]] in wanted]
+
+
 def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:
     """Rows of ``labels.csv`` (``path, class, source, origin``), ``path`` made absolute."""
     corpus_dir = Path(corpus_dir)

@@ -29,17 +29,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    from engine.evaluate import read_labels, split_sources
+    from engine.evaluate import training_rows
     from engine.model import autoencoder
     from engine.training import load_features
     from engine.features import mel_image
 
-    parts = {s.strip() for s in args.parts.split(",") if s.strip()}
-    if "test" in parts:
-        p.error("never train on the test part")
-    rows = read_labels(args.corpus)
-    part = split_sources(rows, seed=args.split_seed)
-    paths = [r["path"] for r in rows if part[r["source"]] in parts]
+    try:
+        paths = [r["path"] for r in training_rows(args.corpus, args.parts,
+                                                  split_seed=args.split_seed)]
+    except ValueError as exc:
+        p.error(str(exc))
     t0 = time.time()
     images, _ = load_features(paths, mel_image)
     print(f"{len(paths)} images ({time.time() - t0:.0f} s)", flush=True)

@@ -32,15 +32,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    from engine.evaluate import read_labels, split_sources
+    from engine.evaluate import training_rows
     from engine.model import contrastive as C
 
     parts = {s.strip() for s in args.parts.split(",") if s.strip()}
-    if "test" in parts:
-        p.error("never train on the test part")
-    rows = read_labels(args.corpus)
-    part = split_sources(rows, seed=args.split_seed)
-    rows = [r for r in rows if part[r["source"]] in parts]
+    try:
+        rows = training_rows(args.corpus, args.parts, split_seed=args.split_seed)
+    except ValueError as exc:
+        p.error(str(exc))
     print(f"training on {len(rows)} files ({'+'.join(sorted(parts))}, split seed "
           f"{args.split_seed})", flush=True)
     t0 = time.time()
