@@ -39,7 +39,8 @@ class DaemonBackend:
         return self.library.similar(path, k, mode=mode, weights=weights)
 
     def status(self) -> dict:
-        info = self.library.status()
+        """Cheap (no database scan): OSC status requests are answered on the receiving thread."""
+        info = {"indexed": self.library.indexed_count(), "model_id": self.library.model_id}
         info.update(self.indexer.status())
         info["offline_roots"] = self.indexer.offline_roots()
         info["folders"] = self.indexer.roots()

@@ -278,7 +278,7 @@ class Indexer:
 
     def _emit_progress_locked(self) -> None:
         pending = len(self._pending) + len(self._in_flight)
-        indexed = self.library.store.counts(self.library.model_id)["indexed"]
+        indexed = self.library.indexed_count()
         self._emit("progress", indexed, pending, self._state)
 
     def _reconcile(self, roots: list[str]) -> None:

@@ -273,6 +273,13 @@ class Library:
             self._index = None
             self._changelog = None
 
+    def indexed_count(self) -> int:
+        """Files in the search index (online, embedded by the current model): cheap, from
+        memory, where ``status()`` counts rows in the database."""
+        self._search_index()
+        with self._lock:
+            return len(self._ids)
+
     def is_indexed(self, path: str) -> bool:
         """Whether ``path`` is in the search index (its query needs no encoder)."""
         self._search_index()
