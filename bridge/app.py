@@ -128,7 +128,10 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
                           decode_threads=config.indexing.threads,
                           batch_size=config.indexing.batch_size)
         started.append(library.close)
-        log.info("data dir %s, model %s", data_dir, library.model_id)
+        # load the search index before anything else competes for the interpreter (the worker
+        # imports TensorFlow): queries for indexed files are answerable as soon as OSC listens
+        log.info("data dir %s, model %s, %d files indexed", data_dir, library.model_id,
+                 library.indexed_count())
 
         indexer = Indexer(library, settle=config.indexing.settle_seconds,
                           nice=config.indexing.nice)

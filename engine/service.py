@@ -194,10 +194,14 @@ class Library:
                 vecs = exact.vectors(keys) if hasattr(exact, "vectors") else \
                     np.stack([exact.vector(k) for k in keys.tolist()])
             ann = ApproxIndex(auto.dim)
-            for start in range(0, len(keys), 20_000):
+            # small steps: usearch holds the interpreter lock while it adds, and queries must
+            # not wait behind it (20,000 items at a time stalled every query for seconds)
+            step = self.BUILD_STEP
+            for start in range(0, len(keys), step):
                 if self._closing.is_set():
                     return
-                ann.add(keys[start:start + 20_000], vecs[start:start + 20_000])
+                ann.add(keys[start:start + step], vecs[start:start + step])
+                time.sleep(0)  # let the OSC and query threads run between steps
             del vecs
             with self._lock:
                 if self._index is not auto or self._changelog is None:
@@ -361,6 +365,7 @@ class Library:
         self._index_remove(ids)
         return len(ids)
 
+    BUILD_STEP = 256  # items added to the approximate index per step of a background build
     REMEMBER_REMOVED = 4096  # embeddings of removed files kept in memory ...
     REMEMBER_SECONDS = 120.0  # ... for this long
 
