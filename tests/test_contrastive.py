@@ -79,3 +79,25 @@ def test_train_save_load_embed_round_trip(tmp_path):
     again = load_encoder(tmp_path / "m")
     assert again.model_id == enc.model_id and again.aspects == enc.aspects
     assert np.allclose(again.embed(feats), emb, atol=1e-5)
+
+
+@pytest.mark.tf
+def test_cli_train_reports_validation_loss_and_activates(cli_env, library_dir):
+    """`soundalike train` with the default kind: per-epoch loss and validation loss."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    env = dict(cli_env)
+    env.pop("SOUNDALIKE_MODEL")
+    proc = subprocess.run([sys.executable, "-m", "bridge", "train", str(library_dir),
+                           "--epochs", "2"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert [e.split(":")[0] for e in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val_loss" in e and "nan" not in e for e in epochs)
+    info = json.loads(subprocess.run([sys.executable, "-m", "bridge", "status", "--json"],
+                                     env=env, capture_output=True, text=True).stdout)
+    assert info["model_id"].startswith("contrastive-")

@@ -327,7 +327,8 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
           keep_unshifted: float = 0.3, config: Mapping | None = None, seed: int = 0,
           progress: Callable[[int, int, dict], None] | None = None,
           on_load: Callable[[int, int], None] | None = None,
-          default_weights: Mapping[str, float] | None = None) -> ContrastiveEncoder:
+          default_weights: Mapping[str, float] | None = None,
+          validation_split: float = 0.0) -> ContrastiveEncoder:
     """Train the timbre CNN and return the encoder (not yet saved).
 
     paths : audio files (read with :func:`engine.audio.load_audio`), or ``variants``:
@@ -336,7 +337,9 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         labels each file is its own class (SimCLR-style, augmentations only).
     groups : one instrument id per file (velocity layers, pitches) or None: a second SupCon
         term with weight ``group_weight`` (each file its own group when None).
-    progress(epoch, epochs, {"loss": ...}) is called after each epoch (1-based).
+    progress(epoch, epochs, {"loss": ..., "val_loss": ...}) is called after each epoch
+    (1-based); ``val_loss`` (with ``validation_split`` > 0 and at least 5 files) is the same
+    loss on held-out files (whole groups), two augmented views each, without training on them.
     """
     from .autoencoder import configure_tensorflow
 
@@ -358,6 +361,18 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     rng = np.random.default_rng(seed)
     y_cls = _ids(labels, n)
     y_grp = _ids(groups, n)
+    val = np.zeros(n, dtype=bool)
+    if validation_split > 0 and n >= 5:
+        held = rng.permutation(np.unique(y_grp))
+        for g in held:  # whole groups, so no instrument straddles the split
+            if val.sum() >= validation_split * n:
+                break
+            val |= y_grp == g
+        if val.all() or not val.any():
+            val[:] = False
+    val_variants, val_cls, val_grp = variants[val], y_cls[val], y_grp[val]
+    if val.any():
+        variants, y_cls, y_grp = variants[~val], y_cls[~val], y_grp[~val]
     net = build_network(cfg)
     steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
     sched = keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1))
@@ -375,18 +390,37 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         opt.apply_gradients(zip(grads, net.trainable_variables))
         return loss
 
+    def views(v, idx):
+        return np.concatenate([augment(v[idx], rng, hop_length=cfg["hop_length"],
+                                       sr=cfg["sr"], top_db=cfg["top_db"],
+                                       keep_unshifted=keep_unshifted)
+                               for _ in range(2)])[..., None]
+
+    def validation_loss() -> float:
+        losses = []
+        for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
+            z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
+                                         training=False), axis=1)
+            loss = class_weight * supcon_loss(z, tf.constant(np.concatenate([val_cls[idx]] * 2)),
+                                              temperature)
+            if use_grp:
+                loss += group_weight * supcon_loss(
+                    z, tf.constant(np.concatenate([val_grp[idx]] * 2)), temperature)
+            losses.append(float(loss))
+        return float(np.mean(losses)) if losses else math.nan
+
     for epoch in range(1, epochs + 1):
         losses = []
         for idx in _batches(y_grp, batch_size, rng):
-            x = np.concatenate([augment(variants[idx], rng, hop_length=cfg["hop_length"],
-                                        sr=cfg["sr"], top_db=cfg["top_db"],
-                                        keep_unshifted=keep_unshifted)
-                                for _ in range(2)])[..., None]
+            x = views(variants, idx)
             yc = np.concatenate([y_cls[idx]] * 2)
             yg = np.concatenate([y_grp[idx]] * 2)
             losses.append(float(step(tf.constant(x), tf.constant(yc), tf.constant(yg))))
         if progress is not None:
-            progress(epoch, epochs, {"loss": float(np.mean(losses)) if losses else math.nan})
+            logs = {"loss": float(np.mean(losses)) if losses else math.nan}
+            if len(val_variants):
+                logs["val_loss"] = validation_loss()
+            progress(epoch, epochs, logs)
     recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
     return ContrastiveEncoder(net, cfg, default_weights=default_weights)
 
@@ -460,4 +494,4 @@ def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=No
                                                      replace=False))]
     recipe = {**DEFAULT_TRAINING, "epochs": epochs}
     return train(paths, labels=folder_labels(paths), seed=seed, progress=on_epoch,
-                 on_load=on_load, **recipe)
+                 on_load=on_load, validation_split=0.2, **recipe)
