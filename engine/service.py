@@ -406,6 +406,9 @@ class Library:
                     (entry.status == "failed" or entry.model_id == self.model_id):
                 unchanged += 1
                 continue
+            if entry is None:  # new: embedding reads its fingerprint, no need to read it here
+                todo.append(p)
+                continue
             try:
                 fst = stat_file(p)
             except OSError:
