@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", metavar="FOLDER")
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N")
     p.add_argument("--kind", default=None, help="model kind to train (default: the best one)")
+    p.add_argument("--members", type=_positive_int, default=None, metavar="N",
+                   help="contrastive: train N networks with different seeds and average them "
+                        "(N times the training time; the shipped default has 3; default 1)")
 
     p = sub.add_parser("evaluate", help="score encoders on a labelled corpus (labels.csv)")
     p.add_argument("corpus", metavar="CORPUS_DIR")
@@ -249,7 +252,7 @@ def cmd_train(args) -> int:
     from engine.service import ensure_private_dir
 
     try:
-        name, _ = train_model(kind, paths, epochs=args.epochs,
+        name, _ = train_model(kind, paths, epochs=args.epochs, members=args.members,
                               models_dir=ensure_private_dir(ddir / "models"),
                               on_epoch=on_epoch, on_load=on_load)
     except TrainingError as exc:

@@ -29,8 +29,11 @@ class TrainingError(Exception):
 def train_model(kind: str, paths: list[str], *, epochs: int | None, models_dir: str | os.PathLike,
                 on_epoch: Callable[[int, int, dict], None] | None = None,
                 on_load: Callable[[int, int], None] | None = None,
-                stop: threading.Event | None = None) -> tuple[str, Encoder]:
+                stop: threading.Event | None = None,
+                members: int | None = None) -> tuple[str, Encoder]:
     """Train an encoder of ``kind`` on ``paths`` and save it under ``models_dir``.
+
+    ``members`` (contrastive only): an ensemble of that many networks, None for the default.
 
     Returns (the model directory's name, the encoder).  The model is written to a temporary
     folder first and moved into place whole.
@@ -39,9 +42,13 @@ def train_model(kind: str, paths: list[str], *, epochs: int | None, models_dir: 
         raise TrainingError(f"unknown model kind {kind!r} (kinds: {', '.join(sorted(TRAINERS))})")
     if len(paths) < 2:
         raise TrainingError(f"need at least 2 audio files to train, found {len(paths)}")
+    if members is not None and kind != "contrastive":
+        raise TrainingError(f"--members applies to the contrastive kind, not {kind}")
     module_name, func = TRAINERS[kind].split(":")
     trainer = getattr(importlib.import_module(module_name), func)
     extra = {} if epochs is None else {"epochs": epochs}  # None: the kind's own default
+    if members is not None:
+        extra["members"] = members
     encoder = trainer(paths, on_epoch=on_epoch, on_load=on_load, **extra)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Train the original autoencoder (ORIGIN.md, engine.model.autoencoder) on the dev corpus's
-train split, for the baseline row of docs/quality.md.
+training parts, for the baseline row of docs/quality.md.
 
-usage: python3 scripts/train_baseline_ae.py CORPUS_DIR OUT_DIR [--parts train] [--seed 0]
+usage: python3 scripts/train_baseline_ae.py CORPUS_DIR OUT_DIR [--parts train,val] [--seed 0]
 
-Same split as scripts/train_default.py (engine.evaluate.split_sources, seed 0); ORIGIN's recipe:
+Same split and parts as scripts/train_default.py (engine.evaluate.split_sources, seed 0; train
+and val, never test); ORIGIN's recipe:
 10 epochs, batch 32, Adam, MSE, 80/20 train/validation.  About 30-60 min on two busy cores.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("corpus")
     p.add_argument("out")
-    p.add_argument("--parts", default="train")
+    p.add_argument("--parts", default="train,val")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0)
     args = p.parse_args(argv)

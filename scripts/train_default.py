@@ -2,12 +2,14 @@
 """Reproduce the shipped default model (engine/models/default) from the dev corpus.
 
 usage: python3 scripts/train_default.py CORPUS_DIR [--out DIR] [--parts train,val]
-                                        [--epochs N] [--seed S] [--split-seed S]
+                                        [--members N] [--epochs N] [--seed S] [--split-seed S]
 
 CORPUS_DIR is built by ../shared/corpus/build-dev-corpus.  The corpus is split by source with
 engine.evaluate.split_sources (seed 0); only the parts named by --parts are used for training
-(never test), with class labels for the supervised-contrastive term and sources (kit instrument,
-GM program) for the fine-detail term.  Deterministic up to TensorFlow's thread scheduling.
+(never test; the shipped model: train and val, after every choice was made on val with models
+trained on train alone), with class labels for the supervised-contrastive term and sources (kit
+instrument, GM program) for the fine-detail term.  --members networks (seeds S, S+1, ...) are
+trained one after the other and averaged.  Deterministic up to TensorFlow's thread scheduling.
 """
 from __future__ import annotations
 
@@ -25,8 +27,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("corpus")
     p.add_argument("--out", default=str(ROOT / "engine" / "models" / "default"))
-    p.add_argument("--parts", default="train", help="comma-separated: train, val")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--parts", default="train,val", help="comma-separated: train, val")
+    p.add_argument("--epochs", type=int, default=None, help="per member")
+    p.add_argument("--members", type=int, default=None,
+                   help="networks averaged (default: the shipped model's, "
+                        "contrastive.SHIPPED_MEMBERS)")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--split-seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -53,9 +58,11 @@ def main(argv=None) -> int:
               flush=True)
 
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
+    members = C.SHIPPED_MEMBERS if args.members is None else args.members
     encoder = C.train([r["path"] for r in rows], labels=[r["class"] for r in rows],
                       groups=[r["source"] for r in rows], seed=args.seed, progress=on_epoch,
-                      on_load=on_load, **C.DEFAULT_TRAINING, **kwargs)
+                      on_load=on_load, config={"members": members},
+                      **{**C.DEFAULT_TRAINING, **kwargs})
     encoder.save(args.out)
     print(f"saved {encoder.model_id} to {args.out} ({time.time() - t0:.0f} s)")
     return 0

@@ -58,6 +58,15 @@ def test_errors_are_one_line_without_traceback(cli_env, args, code, needle):
     assert "Traceback" not in proc.stderr
 
 
+def test_train_members_is_for_the_contrastive_kind(cli_env, library_dir):
+    proc = run(cli_env, "train", str(library_dir), "--kind", "autoencoder", "--members", "2",
+               check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "--members applies to the contrastive kind" in proc.stderr
+    proc = run(cli_env, "train", str(library_dir), "--members", "0", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
 def test_help_does_not_import_tensorflow(cli_env):
     code = ("import sys, runpy; sys.argv=['soundalike','--help'];\n"
             "try:\n runpy.run_module('bridge', run_name='__main__')\n"

@@ -101,3 +101,28 @@ def test_cli_train_reports_validation_loss_and_activates(cli_env, library_dir):
     info = json.loads(subprocess.run([sys.executable, "-m", "bridge", "status", "--json"],
                                      env=env, capture_output=True, text=True).stdout)
     assert info["model_id"].startswith("contrastive-")
+
+
+@pytest.mark.tf
+def test_ensemble_members_are_trained_separately_and_averaged(tmp_path):
+    from engine.model.registry import load_encoder
+
+    sounds = [tone(f) for f in (220, 247, 262)] + [noise_burst(i) for i in range(3)]
+    labels = ["tone"] * 3 + ["noise"] * 3
+    seen = []
+    enc = C.train(variants=np.stack([C.pitch_variants(y) for y in sounds]), labels=labels,
+                  epochs=2, batch_size=6, config={"width": 4, "timbre_dim": 8, "members": 2},
+                  progress=lambda e, n, logs: seen.append((e, n)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    feats = np.stack([enc.features(y) for y in sounds])
+    emb = enc.embed(feats)
+    assert emb.shape == (6, 8 + 32 + 13 + 16)
+    mels = feats[:, :enc.n_mel_values].reshape(6, 64, 128, 1)
+    outs = [np.asarray(enc._net.get_layer(f"member{m}")(mels, training=False)) for m in (0, 1)]
+    unit = [o / np.linalg.norm(o, axis=1, keepdims=True) for o in outs]
+    assert not np.allclose(unit[0], unit[1], atol=1e-3)  # different seeds, different members
+    assert np.allclose(emb[:, :8], (unit[0] + unit[1]) / 2, atol=1e-5)
+    enc.save(tmp_path / "m")
+    again = load_encoder(tmp_path / "m")
+    assert again.config["members"] == 2
+    assert np.allclose(again.embed(feats), emb, atol=1e-5)

@@ -10,7 +10,9 @@ float32 vector.
 Embedding (``dim`` = 128 + 32 + 13 + 16 = 189 by default), one named aspect per slice:
 
 * ``timbre`` (128): the CNN -- five 3x3 conv + batch-norm + ReLU blocks (12 to 96 filters,
-  2x2 max pooling after the first four), global average and max pooling, one dense layer.
+  2x2 max pooling after the first four), global average and max pooling, one dense layer; or
+  the average of ``members`` such CNNs' L2-normalised outputs (the shipped model: 3, trained
+  with different seeds).
 * ``envelope`` (32): loudness envelope over the 2 s.
 * ``pitch`` (13): pitch class weighted by tonalness, and atonality.
 * ``spectrum`` (16): centred average spectrum shape.
@@ -26,7 +28,7 @@ a second SupCon term keeps fine detail; without labels it is SimCLR-style (each 
 are the only positives).  Augmentations, applied to the spectrogram power: pitch shifts of up to
 an octave (precomputed by resampling), random smooth EQ (+-6 dB), small delay, exponential reverb
 tail, noise floor and early fade-out.  Batch-norm statistics are re-estimated on clean inputs
-after training.
+after training.  An ensemble's members are trained one after the other, each its own seed.
 
 TensorFlow is imported inside functions only.
 """
@@ -52,13 +54,16 @@ WEIGHTS = "contrastive.weights.h5"
 DEFAULT_CONFIG: dict = {
     "sr": SAMPLE_RATE, "n_fft": 2048, "hop_length": 345, "frontend": "logf", "n_mels": 64,
     "fmin": 40.0, "fmax": 10_240.0, "top_db": 80.0, "width": 12, "timbre_dim": 128,
-    "envelope_points": 32, "spectrum_bands": 16,
+    "envelope_points": 32, "spectrum_bands": 16, "members": 1,
 }
 #: aspect weights for a plain query (chosen on the validation split, see docs/quality.md)
 DEFAULT_WEIGHTS: dict = {"timbre": 1.0, "envelope": 0.0, "pitch": 0.0, "spectrum": 0.0}
 #: pitch shifts (semitones) precomputed for the augmentation: octaves too, so that other
 #: notes of one instrument stay close (pitch is its own aspect)
 SEMITONES = (-12.0, -5.0, -1.0, 0.0, 1.0, 5.0, 12.0)
+#: networks averaged in the shipped model (scripts/train_default.py; ``soundalike train
+#: --members``): seeds differ by up to 0.06 validation P@5, and their average beats each
+SHIPPED_MEMBERS = 3
 #: the training recipe of the shipped model (scripts/train_default.py)
 DEFAULT_TRAINING: dict = {"epochs": 60, "batch_size": 96, "learning_rate": 2e-3,
                           "temperature": 0.1, "class_weight": 1.0, "group_weight": 1.0,
@@ -109,7 +114,24 @@ def compute_features(y: np.ndarray, cfg: Mapping = DEFAULT_CONFIG) -> np.ndarray
 
 
 def build_network(cfg: Mapping):
-    """The timbre CNN: ``(n, n_mels, t, 1)`` 0..1 log-mel -> ``(n, timbre_dim)``."""
+    """The timbre network: ``(n, n_mels, t, 1)`` 0..1 log-mel -> ``(n, timbre_dim)``.
+
+    With ``cfg["members"]`` > 1 it is an ensemble: that many CNNs (:func:`build_member`,
+    trained separately with different seeds) whose L2-normalised outputs are averaged."""
+    import keras
+    from keras import layers
+
+    k = int(cfg.get("members", 1))
+    if k <= 1:
+        return build_member(cfg)
+    inp = keras.Input((cfg["n_mels"], _frames(cfg), 1))
+    outs = [layers.UnitNormalization(axis=-1)(build_member(cfg, name=f"member{m}")(inp))
+            for m in range(k)]
+    return keras.Model(inp, layers.Average()(outs), name="timbre")
+
+
+def build_member(cfg: Mapping, *, name: str = "timbre"):
+    """One timbre CNN: ``(n, n_mels, t, 1)`` 0..1 log-mel -> ``(n, timbre_dim)``."""
     import keras
     from keras import layers
 
@@ -125,7 +147,7 @@ def build_network(cfg: Mapping):
     x = layers.Concatenate()([layers.GlobalAveragePooling2D()(x),
                               layers.GlobalMaxPooling2D()(x)])
     out = layers.Dense(int(cfg["timbre_dim"]))(x)
-    return keras.Model(inp, out, name="timbre")
+    return keras.Model(inp, out, name=name)
 
 
 class ContrastiveEncoder(Encoder):
@@ -373,55 +395,68 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     val_variants, val_cls, val_grp = variants[val], y_cls[val], y_grp[val]
     if val.any():
         variants, y_cls, y_grp = variants[~val], y_cls[~val], y_grp[~val]
-    net = build_network(cfg)
+    members = max(1, int(cfg.get("members", 1)))
     steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
-    sched = keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1))
-    opt = keras.optimizers.Adam(sched)
     use_grp = groups is not None and group_weight > 0
+    nets = []
+    for member in range(members):
+        if member:  # each member its own initialisation and augmentations
+            keras.utils.set_random_seed(seed + member)
+            rng = np.random.default_rng(seed + member)
+        net = build_member(cfg)
+        sched = keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1))
+        opt = keras.optimizers.Adam(sched)
 
-    @tf.function(reduce_retracing=True)
-    def step(x, yc, yg):
-        with tf.GradientTape() as tape:
-            z = tf.math.l2_normalize(net(x, training=True), axis=1)
-            loss = class_weight * supcon_loss(z, yc, temperature)
-            if use_grp:
-                loss += group_weight * supcon_loss(z, yg, temperature)
-        grads = tape.gradient(loss, net.trainable_variables)
-        opt.apply_gradients(zip(grads, net.trainable_variables))
-        return loss
+        @tf.function(reduce_retracing=True)
+        def step(x, yc, yg, net=net, opt=opt):
+            with tf.GradientTape() as tape:
+                z = tf.math.l2_normalize(net(x, training=True), axis=1)
+                loss = class_weight * supcon_loss(z, yc, temperature)
+                if use_grp:
+                    loss += group_weight * supcon_loss(z, yg, temperature)
+            grads = tape.gradient(loss, net.trainable_variables)
+            opt.apply_gradients(zip(grads, net.trainable_variables))
+            return loss
 
-    def views(v, idx):
-        return np.concatenate([augment(v[idx], rng, hop_length=cfg["hop_length"],
-                                       sr=cfg["sr"], top_db=cfg["top_db"],
-                                       keep_unshifted=keep_unshifted)
-                               for _ in range(2)])[..., None]
+        def views(v, idx, rng=rng):
+            return np.concatenate([augment(v[idx], rng, hop_length=cfg["hop_length"],
+                                           sr=cfg["sr"], top_db=cfg["top_db"],
+                                           keep_unshifted=keep_unshifted)
+                                   for _ in range(2)])[..., None]
 
-    def validation_loss() -> float:
-        losses = []
-        for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
-            z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
-                                         training=False), axis=1)
-            loss = class_weight * supcon_loss(z, tf.constant(np.concatenate([val_cls[idx]] * 2)),
-                                              temperature)
-            if use_grp:
-                loss += group_weight * supcon_loss(
-                    z, tf.constant(np.concatenate([val_grp[idx]] * 2)), temperature)
-            losses.append(float(loss))
-        return float(np.mean(losses)) if losses else math.nan
+        def validation_loss(net=net, views=views) -> float:
+            losses = []
+            for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
+                z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
+                                             training=False), axis=1)
+                loss = class_weight * supcon_loss(
+                    z, tf.constant(np.concatenate([val_cls[idx]] * 2)), temperature)
+                if use_grp:
+                    loss += group_weight * supcon_loss(
+                        z, tf.constant(np.concatenate([val_grp[idx]] * 2)), temperature)
+                losses.append(float(loss))
+            return float(np.mean(losses)) if losses else math.nan
 
-    for epoch in range(1, epochs + 1):
-        losses = []
-        for idx in _batches(y_grp, batch_size, rng):
-            x = views(variants, idx)
-            yc = np.concatenate([y_cls[idx]] * 2)
-            yg = np.concatenate([y_grp[idx]] * 2)
-            losses.append(float(step(tf.constant(x), tf.constant(yc), tf.constant(yg))))
-        if progress is not None:
-            logs = {"loss": float(np.mean(losses)) if losses else math.nan}
-            if len(val_variants):
-                logs["val_loss"] = validation_loss()
-            progress(epoch, epochs, logs)
-    recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
+        for epoch in range(1, epochs + 1):
+            losses = []
+            for idx in _batches(y_grp, batch_size, rng):
+                x = views(variants, idx)
+                yc = np.concatenate([y_cls[idx]] * 2)
+                yg = np.concatenate([y_grp[idx]] * 2)
+                losses.append(float(step(tf.constant(x), tf.constant(yc), tf.constant(yg))))
+            if progress is not None:
+                logs = {"loss": float(np.mean(losses)) if losses else math.nan}
+                if len(val_variants):
+                    logs["val_loss"] = validation_loss()
+                progress(member * epochs + epoch, members * epochs, logs)
+        recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
+        nets.append(net)
+    if members == 1:
+        net = nets[0]
+    else:
+        net = build_network(cfg)
+        for member, trained in enumerate(nets):
+            net.get_layer(f"member{member}").set_weights(trained.get_weights())
     return ContrastiveEncoder(net, cfg, default_weights=default_weights)
 
 
@@ -484,9 +519,9 @@ MAX_TRAIN_FILES = 6000
 
 
 def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=None,
-                seed: int = 0) -> ContrastiveEncoder:
+                seed: int = 0, members: int = 1) -> ContrastiveEncoder:
     """``soundalike train`` entry point: folder names as weak labels when the library has
-    them, else augmentation-only contrastive training."""
+    them, else augmentation-only contrastive training; ``members`` networks averaged."""
     paths = list(paths)
     if len(paths) > MAX_TRAIN_FILES:
         rng = np.random.default_rng(seed)
@@ -494,4 +529,4 @@ def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=No
                                                      replace=False))]
     recipe = {**DEFAULT_TRAINING, "epochs": epochs}
     return train(paths, labels=folder_labels(paths), seed=seed, progress=on_epoch,
-                 on_load=on_load, validation_split=0.2, **recipe)
+                 on_load=on_load, validation_split=0.2, config={"members": members}, **recipe)
