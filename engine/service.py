@@ -79,14 +79,16 @@ class Library:
     """One data dir's index and the operations on it.  Thread-safe."""
 
     def __init__(self, data_dir: str | os.PathLike, *, encoder: Encoder | None = None,
-                 model_dir: str | os.PathLike | None = None, decode_threads: int = 1,
+                 model_dir: str | os.PathLike | None = None, decode_threads: int | None = None,
                  batch_size: int = 32) -> None:
         self.data_dir = ensure_private_dir(data_dir)
         self.store = Store(self.data_dir / "index.sqlite")
         self._encoder = encoder
         self._model_dir = Path(model_dir) if model_dir else active_model_dir(self.data_dir)
         self.model_id = encoder.model_id if encoder is not None else model_id_of(self._model_dir)
-        self.decode_threads = decode_threads
+        # None: two decoding threads where there are two cores (a foreground `soundalike
+        # index`); the daemon passes its configured, polite number
+        self.decode_threads = decode_threads or min(2, os.cpu_count() or 1)
         self.batch_size = batch_size
         self._encoder_lock = threading.Lock()
         self._lock = threading.RLock()

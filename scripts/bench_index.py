@@ -35,7 +35,7 @@ def worker(model_dir: str, folder: str, data_dir: str) -> None:
 
     lib = Library(data_dir, model_dir=model_dir)
     t0 = time.perf_counter()
-    lib.encoder()  # loading the model is start-up, not indexing
+    lib.warm_up()  # start-up, not indexing: model, filter banks (librosa's import), tracing
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     summary = lib.index([folder])

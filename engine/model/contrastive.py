@@ -229,10 +229,16 @@ class ContrastiveEncoder(Encoder):
         })
 
 
+#: TensorFlow threads for inference: the network is light (about 1 ms a file for three
+#: members), so one core runs it and the others decode and compute features beside it (two
+#: cores: about 3 % faster indexing than TensorFlow's default pool, and a quieter daemon)
+INFERENCE_THREADS = 1
+
+
 def load(model_dir: Path) -> ContrastiveEncoder:
     from .autoencoder import configure_tensorflow
 
-    configure_tensorflow()
+    configure_tensorflow(INFERENCE_THREADS)
     spec = json.loads((Path(model_dir) / "encoder.json").read_text(encoding="utf-8"))
     cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
     net = build_network(cfg)
