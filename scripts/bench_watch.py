@@ -85,7 +85,12 @@ def main() -> int:
                 raise SystemExit("the daemon did not start")
         osc(sock, port, "/soundalike/subscribe", sock.getsockname()[1])
         receive(sock, "/soundalike/subscribed", 5)
-        time.sleep(3.0)  # let the worker finish loading the model (idle daemon)
+        # wait until the model is loaded: a query for a file outside the index needs it
+        probe_wav = tmp / "probe.wav"
+        sf.write(str(probe_wav), (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sr)
+        osc(sock, port, "/soundalike/similar", str(probe_wav), 1)
+        if receive(sock, "/soundalike/results/end", 120) is None:
+            raise SystemExit("the daemon did not answer a query needing its model")
         for f in sorted(src.iterdir()):
             dest = folder / f.name
             payload = f.read_bytes()
