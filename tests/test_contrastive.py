@@ -59,16 +59,24 @@ def test_batches_keep_group_pairs_and_cover_everything():
     assert sorted(seen) == sorted(set(seen)) and len(seen) >= 8
 
 
+def _sounds():
+    """Three tones and three noise bursts (the first three, then the others, one class each)."""
+    return [tone(f) for f in (220, 247, 262)] + [noise_burst(i) for i in range(3)]
+
+
+def _train_tiny(sounds, config, progress):
+    """A tiny network (width 4, 8 timbre values), two epochs on ``sounds``."""
+    return C.train(variants=np.stack([C.pitch_variants(y) for y in sounds]),
+                   labels=["tone"] * 3 + ["noise"] * 3, epochs=2, batch_size=6,
+                   config={"width": 4, "timbre_dim": 8, **config}, progress=progress)
+
+
 @pytest.mark.tf
 def test_train_save_load_embed_round_trip(tmp_path):
     from engine.model.registry import load_encoder, read_spec
 
-    sounds = [tone(f) for f in (220, 247, 262)] + [noise_burst(i) for i in range(3)]
-    labels = ["tone"] * 3 + ["noise"] * 3
-    seen = []
-    enc = C.train(variants=np.stack([C.pitch_variants(y) for y in sounds]), labels=labels,
-                  epochs=2, batch_size=6, config={"width": 4, "timbre_dim": 8},
-                  progress=lambda e, n, logs: seen.append((e, n, logs["loss"])))
+    sounds, seen = _sounds(), []
+    enc = _train_tiny(sounds, {}, lambda e, n, logs: seen.append((e, n, logs["loss"])))
     assert [e for e, _, _ in seen] == [1, 2] and all(np.isfinite(l) for *_, l in seen)
     feats = np.stack([enc.features(y) for y in sounds])
     emb = enc.embed(feats)
@@ -107,12 +115,8 @@ def test_cli_train_reports_validation_loss_and_activates(cli_env, library_dir):
 def test_ensemble_members_are_trained_separately_and_averaged(tmp_path):
     from engine.model.registry import load_encoder
 
-    sounds = [tone(f) for f in (220, 247, 262)] + [noise_burst(i) for i in range(3)]
-    labels = ["tone"] * 3 + ["noise"] * 3
-    seen = []
-    enc = C.train(variants=np.stack([C.pitch_variants(y) for y in sounds]), labels=labels,
-                  epochs=2, batch_size=6, config={"width": 4, "timbre_dim": 8, "members": 2},
-                  progress=lambda e, n, logs: seen.append((e, n)))
+    sounds, seen = _sounds(), []
+    enc = _train_tiny(sounds, {"members": 2}, lambda e, n, logs: seen.append((e, n)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     feats = np.stack([enc.features(y) for y in sounds])
     emb = enc.embed(feats)
