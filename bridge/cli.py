@@ -240,8 +240,11 @@ def cmd_train(args) -> int:
     bar = ProgressBar("reading") if sys.stderr.isatty() else None
 
     def on_epoch(epoch, epochs, logs):
+        logs = dict(logs)
+        member, members = logs.pop("member", None), logs.pop("members", None)
         parts = ", ".join(f"{k} {v:.5f}" for k, v in sorted(logs.items()))
-        print(f"epoch {epoch}/{epochs}: {parts}", file=sys.stderr, flush=True)
+        which = f" (network {member} of {members})" if member else ""
+        print(f"epoch {epoch}/{epochs}{which}: {parts}", file=sys.stderr, flush=True)
 
     def on_load(done, total):
         if bar:

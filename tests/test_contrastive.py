@@ -116,8 +116,9 @@ def test_ensemble_members_are_trained_separately_and_averaged(tmp_path):
     from engine.model.registry import load_encoder
 
     sounds, seen = _sounds(), []
-    enc = _train_tiny(sounds, {"members": 2}, lambda e, n, logs: seen.append((e, n)))
-    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    enc = _train_tiny(sounds, {"members": 2},
+                      lambda e, n, logs: seen.append((e, n, logs["member"], logs["members"])))
+    assert seen == [(1, 4, 1, 2), (2, 4, 1, 2), (3, 4, 2, 2), (4, 4, 2, 2)]
     feats = np.stack([enc.features(y) for y in sounds])
     emb = enc.embed(feats)
     assert emb.shape == (6, 8 + 32 + 13 + 16)

@@ -368,6 +368,8 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     progress(epoch, epochs, {"loss": ..., "val_loss": ...}) is called after each epoch
     (1-based); ``val_loss`` (with ``validation_split`` > 0 and at least 5 files) is the same
     loss on held-out files (whole groups), two augmented views each, without training on them.
+    With ``config["members"]`` > 1 the members are trained one after the other: ``epoch``
+    counts across them and the logs also hold ``member`` and ``members``.
     """
     from .autoencoder import configure_tensorflow
 
@@ -454,6 +456,8 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
                 logs = {"loss": float(np.mean(losses)) if losses else math.nan}
                 if len(val_variants):
                     logs["val_loss"] = validation_loss()
+                if members > 1:
+                    logs.update(member=member + 1, members=members)
                 progress(member * epochs + epoch, members * epochs, logs)
         recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
         nets.append(net)
