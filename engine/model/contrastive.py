@@ -385,7 +385,6 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         raise ValueError(f"need at least 2 files to train, got {n}")
     configure_tensorflow()
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -404,63 +403,24 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     if val.any():
         variants, y_cls, y_grp = variants[~val], y_cls[~val], y_grp[~val]
     members = max(1, int(cfg.get("members", 1)))
-    steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
-    use_grp = groups is not None and group_weight > 0
+    weights = {"class_weight": class_weight, "temperature": temperature,
+               "group_weight": group_weight if groups is not None else 0.0}
     nets = []
     for member in range(members):
         if member:  # each member its own initialisation and augmentations
             keras.utils.set_random_seed(seed + member)
             rng = np.random.default_rng(seed + member)
-        net = build_member(cfg)
-        sched = keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1))
-        opt = keras.optimizers.Adam(sched)
 
-        @tf.function(reduce_retracing=True)
-        def step(x, yc, yg, net=net, opt=opt):
-            with tf.GradientTape() as tape:
-                z = tf.math.l2_normalize(net(x, training=True), axis=1)
-                loss = class_weight * supcon_loss(z, yc, temperature)
-                if use_grp:
-                    loss += group_weight * supcon_loss(z, yg, temperature)
-            grads = tape.gradient(loss, net.trainable_variables)
-            opt.apply_gradients(zip(grads, net.trainable_variables))
-            return loss
+        def report(epoch: int, logs: dict, member: int = member) -> None:
+            if members > 1:
+                logs.update(member=member + 1, members=members)
+            progress(member * epochs + epoch, members * epochs, logs)
 
-        def views(v, idx, rng=rng):
-            return np.concatenate([augment(v[idx], rng, hop_length=cfg["hop_length"],
-                                           sr=cfg["sr"], top_db=cfg["top_db"],
-                                           keep_unshifted=keep_unshifted)
-                                   for _ in range(2)])[..., None]
-
-        def validation_loss(net=net, views=views) -> float:
-            losses = []
-            for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
-                z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
-                                             training=False), axis=1)
-                loss = class_weight * supcon_loss(
-                    z, tf.constant(np.concatenate([val_cls[idx]] * 2)), temperature)
-                if use_grp:
-                    loss += group_weight * supcon_loss(
-                        z, tf.constant(np.concatenate([val_grp[idx]] * 2)), temperature)
-                losses.append(float(loss))
-            return float(np.mean(losses)) if losses else math.nan
-
-        for epoch in range(1, epochs + 1):
-            losses = []
-            for idx in _batches(y_grp, batch_size, rng):
-                x = views(variants, idx)
-                yc = np.concatenate([y_cls[idx]] * 2)
-                yg = np.concatenate([y_grp[idx]] * 2)
-                losses.append(float(step(tf.constant(x), tf.constant(yc), tf.constant(yg))))
-            if progress is not None:
-                logs = {"loss": float(np.mean(losses)) if losses else math.nan}
-                if len(val_variants):
-                    logs["val_loss"] = validation_loss()
-                if members > 1:
-                    logs.update(member=member + 1, members=members)
-                progress(member * epochs + epoch, members * epochs, logs)
-        recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
-        nets.append(net)
+        nets.append(_train_member(
+            cfg, (variants, y_cls, y_grp), (val_variants, val_cls, val_grp), rng,
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            keep_unshifted=keep_unshifted, weights=weights,
+            report=report if progress is not None else None))
     if members == 1:
         net = nets[0]
     else:
@@ -468,6 +428,69 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         for member, trained in enumerate(nets):
             net.get_layer(f"member{member}").set_weights(trained.get_weights())
     return ContrastiveEncoder(net, cfg, default_weights=default_weights)
+
+
+def _pair_loss(z, yc, yg, *, class_weight: float, group_weight: float, temperature: float):
+    """The training loss of two views per file: SupCon on classes (+ on groups)."""
+    loss = class_weight * supcon_loss(z, yc, temperature)
+    if group_weight > 0:
+        loss += group_weight * supcon_loss(z, yg, temperature)
+    return loss
+
+
+def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Generator, *,
+                  epochs: int, batch_size: int, learning_rate: float, keep_unshifted: float,
+                  weights: Mapping[str, float],
+                  report: Callable[[int, dict], None] | None):
+    """Train one CNN (:func:`build_member`) on ``data`` = (variants, class ids, group ids);
+    ``report(epoch, logs)`` after each epoch, with the loss on ``val_data`` when it has files.
+    Batch-norm statistics are re-estimated on clean inputs at the end."""
+    import keras
+    import tensorflow as tf
+
+    variants, y_cls, y_grp = data
+    val_variants, val_cls, val_grp = val_data
+    net = build_member(cfg)
+    steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
+    opt = keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1)))
+
+    def views(v, idx):
+        return np.concatenate([augment(v[idx], rng, hop_length=cfg["hop_length"],
+                                       sr=cfg["sr"], top_db=cfg["top_db"],
+                                       keep_unshifted=keep_unshifted)
+                               for _ in range(2)])[..., None]
+
+    def ids(y, idx):
+        return tf.constant(np.concatenate([y[idx]] * 2))
+
+    @tf.function(reduce_retracing=True)
+    def step(x, yc, yg):
+        with tf.GradientTape() as tape:
+            z = tf.math.l2_normalize(net(x, training=True), axis=1)
+            loss = _pair_loss(z, yc, yg, **weights)
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    def validation_loss() -> float:
+        losses = []
+        for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
+            z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
+                                         training=False), axis=1)
+            losses.append(float(_pair_loss(z, ids(val_cls, idx), ids(val_grp, idx), **weights)))
+        return float(np.mean(losses)) if losses else math.nan
+
+    for epoch in range(1, epochs + 1):
+        losses = [float(step(tf.constant(views(variants, idx)), ids(y_cls, idx), ids(y_grp, idx)))
+                  for idx in _batches(y_grp, batch_size, rng)]
+        if report is not None:
+            logs = {"loss": float(np.mean(losses)) if losses else math.nan}
+            if len(val_variants):
+                logs["val_loss"] = validation_loss()
+            report(epoch, logs)
+    recalibrate_batchnorm(net, variants, rng, top_db=cfg["top_db"])
+    return net
 
 
 def recalibrate_batchnorm(net, variants: np.ndarray, rng: np.random.Generator, *,
