@@ -22,8 +22,8 @@ class TwoAspects(Encoder):
     def features(self, y):
         return np.zeros(4, np.float32)
 
-    def embed(self, batch):
-        return np.asarray(batch, np.float32)
+    def _embed(self, batch):
+        return batch
 
 
 def test_default_weights_shape_a_plain_query(tmp_path):

@@ -67,8 +67,6 @@ class AutoencoderEncoder(Encoder):
         self._encoder = encoder
         self._model_id = model_id
         self.batch_size = batch_size
-        self.calls = 0
-        self.embedded = 0
 
     @property
     def model_id(self) -> str:
@@ -81,10 +79,8 @@ class AutoencoderEncoder(Encoder):
     def features(self, y: np.ndarray) -> np.ndarray:
         return mel_image(y)
 
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch, dtype=np.float32).reshape((-1, *INPUT_SHAPE))
-        self.calls += 1
-        self.embedded += batch.shape[0]
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
+        batch = batch.reshape((-1, *INPUT_SHAPE))
         out = []
         # small batches: one 32 x 256 x 256 x 128 activation alone is 1 GB
         for i in range(0, batch.shape[0], self.batch_size):

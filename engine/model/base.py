@@ -5,7 +5,8 @@ expensive part can run in batches on the one thread that owns the model:
 
 * ``features(y)``: mono float32 audio at :data:`engine.audio.SAMPLE_RATE` (at most the first
   2 s) -> one fixed-shape float32 array (for the original autoencoder, a 256x256x1 mel image).
-* ``embed(batch)``: ``(n, *feature_shape)`` -> ``(n, dim)`` float32 embeddings.
+* ``embed(batch)``: ``(n, *feature_shape)`` -> ``(n, dim)`` float32 embeddings (a subclass
+  implements ``_embed``; ``embed`` counts the files in ``embedded``).
 
 The engine L2-normalises whatever ``embed`` returns (per aspect, see ``aspects``), so an
 encoder need not.  ``model_id`` names the exact weights: every stored embedding records it and a
@@ -22,6 +23,8 @@ import numpy as np
 class Encoder(ABC):
     #: short kind name, e.g. "autoencoder", "mfcc"; with the weights' hash it makes model_id
     kind: str = "encoder"
+    #: files embedded by this instance (tests use it to see that nothing was embedded twice)
+    embedded: int = 0
 
     @property
     @abstractmethod
@@ -49,9 +52,15 @@ class Encoder(ABC):
     def features(self, y: np.ndarray) -> np.ndarray:
         """Pure: mono audio -> the model's input array for one file (fixed shape)."""
 
-    @abstractmethod
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """``(n, *feature_shape)`` float32 -> ``(n, dim)`` float32."""
+        out = self._embed(np.asarray(batch, dtype=np.float32))
+        self.embedded += len(out)
+        return out
+
+    @abstractmethod
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`embed` without the bookkeeping: ``batch`` is float32 already."""
 
     def warm_up(self) -> None:
         """Prepare for the first real call (a Keras model traces its graph); default: nothing."""

@@ -162,8 +162,6 @@ class ContrastiveEncoder(Encoder):
         self._weights = dict(default_weights or DEFAULT_WEIGHTS)
         self.batch_size = batch_size
         self._call = None
-        self.calls = 0
-        self.embedded = 0
 
     @property
     def model_id(self) -> str:
@@ -202,11 +200,8 @@ class ContrastiveEncoder(Encoder):
         """Trace the network once, so that the first file is not slowed by it."""
         self._forward(np.zeros((1, self.config["n_mels"], _frames(self.config), 1), np.float32))
 
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch, dtype=np.float32).reshape(-1, self.n_mel_values + self.dim
-                                                            - self.config["timbre_dim"])
-        self.calls += 1
-        self.embedded += batch.shape[0]
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
+        batch = batch.reshape(-1, self.n_mel_values + self.dim - self.config["timbre_dim"])
         if batch.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
         mels = batch[:, :self.n_mel_values].reshape(

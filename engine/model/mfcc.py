@@ -23,8 +23,6 @@ class MfccEncoder(Encoder):
                  n_mels: int = 64, sr: int = SAMPLE_RATE) -> None:
         self.n_mfcc, self.n_fft, self.hop_length, self.n_mels, self.sr = (
             n_mfcc, n_fft, hop_length, n_mels, sr)
-        self.calls = 0  # number of embed() batches, for tests and status
-        self.embedded = 0  # number of files embedded
 
     @property
     def config(self) -> dict:
@@ -46,12 +44,9 @@ class MfccEncoder(Encoder):
         return mfcc_stats(y, sr=self.sr, n_mfcc=self.n_mfcc, n_fft=self.n_fft,
                           hop_length=self.hop_length, n_mels=self.n_mels)
 
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch, dtype=np.float32).reshape(-1, self.dim)
-        self.calls += 1
-        self.embedded += batch.shape[0]
-        # standardise the scale of each block so that the first coefficient does not dominate
-        return batch.copy()
+    def _embed(self, batch: np.ndarray) -> np.ndarray:
+        # the statistics are the embedding (mfcc_stats already scaled MFCC 0 down)
+        return batch.reshape(-1, self.dim).copy()
 
     def save(self, model_dir) -> None:
         write_spec(model_dir, {"kind": self.kind, "model_id": self.model_id, **self.config})
