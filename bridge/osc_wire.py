@@ -26,6 +26,12 @@ _INT64 = struct.Struct(">q")
 _UINT64 = struct.Struct(">Q")
 _FLOAT = struct.Struct(">f")
 _DOUBLE = struct.Struct(">d")
+#: argument types that are one big-endian number: int32, float32, int64, float64, time tag,
+#: RGBA colour and MIDI message (the last two as their 32 bits)
+_NUMBERS = {"i": _INT32, "f": _FLOAT, "h": _INT64, "d": _DOUBLE, "t": _UINT64,
+            "r": _UINT32, "m": _UINT32}
+#: argument types that carry no data
+_CONSTANTS = {"T": True, "F": False, "N": None, "I": float("inf")}
 
 
 class DecodeError(Exception):
@@ -131,14 +137,13 @@ def decode_message(data: bytes) -> Message:
     args: list[Any] = []
     for n, tag in enumerate(tags, 1):
         what = f"argument {n} ({tag})"
-        if tag == "i":
-            _need(data, pos, 4, what, address)
-            args.append(_INT32.unpack_from(data, pos)[0])
-            pos += 4
-        elif tag == "f":
-            _need(data, pos, 4, what, address)
-            args.append(_FLOAT.unpack_from(data, pos)[0])
-            pos += 4
+        if tag in _NUMBERS:
+            number = _NUMBERS[tag]
+            _need(data, pos, number.size, what, address)
+            args.append(number.unpack_from(data, pos)[0])
+            pos += number.size
+        elif tag in _CONSTANTS:
+            args.append(_CONSTANTS[tag])
         elif tag in "sS":
             value, pos = _read_string(data, pos, f"string argument {n}", address)
             args.append(value)
@@ -151,18 +156,6 @@ def decode_message(data: bytes) -> Message:
                 raise DecodeError(address, f"truncated blob argument {n}")
             args.append(data[pos:pos + size])
             pos += padded
-        elif tag == "h":
-            _need(data, pos, 8, what, address)
-            args.append(_INT64.unpack_from(data, pos)[0])
-            pos += 8
-        elif tag == "d":
-            _need(data, pos, 8, what, address)
-            args.append(_DOUBLE.unpack_from(data, pos)[0])
-            pos += 8
-        elif tag == "t":
-            _need(data, pos, 8, what, address)
-            args.append(_UINT64.unpack_from(data, pos)[0])
-            pos += 8
         elif tag == "c":
             _need(data, pos, 4, what, address)
             code = _UINT32.unpack_from(data, pos)[0]
@@ -170,18 +163,6 @@ def decode_message(data: bytes) -> Message:
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
                 raise DecodeError(address, f"argument {n} is not a character")
             args.append(chr(code))
-        elif tag in "rm":
-            _need(data, pos, 4, what, address)
-            args.append(_UINT32.unpack_from(data, pos)[0])
-            pos += 4
-        elif tag == "T":
-            args.append(True)
-        elif tag == "F":
-            args.append(False)
-        elif tag == "N":
-            args.append(None)
-        elif tag == "I":
-            args.append(float("inf"))
         else:
             raise DecodeError(address, f"unsupported argument type {tag!r}")
     if pos != len(data):

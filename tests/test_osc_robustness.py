@@ -321,6 +321,26 @@ def test_random_messages_never_break_the_handlers(messages):
             assert 1 <= call[2] <= MAX_COUNT
 
 
+def test_every_argument_type_of_a_third_party_encoder_decodes():
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder("/soundalike/x")
+    values = [(-7, "i"), (1.5, "f"), ("p", "s"), (b"ab", "b"), (-2 ** 40, "h"), (2.25, "d"),
+              (True, "T"), (False, "F"), (None, "N"), (0x11223344, "r"), ((1, 2, 3, 4), "m")]
+    for value, tag in values:
+        builder.add_arg(value, tag)
+    (msg,) = decode(builder.build().dgram)
+    assert msg.tags == "ifsbhdTFNrm"
+    assert msg.args == (-7, 1.5, "p", b"ab", -2 ** 40, 2.25, True, False, None, 0x11223344,
+                        0x01020304)
+    # time tag, character and infinity (python-osc cannot build these as arguments)
+    (msg,) = decode(b"/a\x00\x00,tcI\x00\x00\x00\x00" + (5).to_bytes(8, "big")
+                    + b"\x00\x00\x00A")
+    assert msg.args == (5, "A", float("inf"))
+    with pytest.raises(DecodeError, match="argument 1 \\(h\\)"):
+        decode(b"/a\x00\x00,h\x00\x00\x00\x00\x00")
+
+
 @settings(max_examples=500, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_decode_or_raise_decode_error(data):
