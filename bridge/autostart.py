@@ -75,6 +75,19 @@ def _run(cmd: list[str]) -> tuple[bool, str]:
     return proc.returncode == 0, (proc.stderr or proc.stdout).strip()
 
 
+def _uninstall(path: Path, *, stop: list[str], then: list[str] | None = None) -> int:
+    """Stop the service with ``stop``, remove its file, then run ``then`` (if given)."""
+    if not path.exists():
+        print("not installed")
+        return 0
+    _run(stop)
+    path.unlink()
+    if then:
+        _run(then)
+    print(f"removed {path}")
+    return 0
+
+
 def service_command(args) -> int:
     if sys.platform == "darwin":
         return _launchd(args)
@@ -101,14 +114,8 @@ def _systemd(args) -> int:
         print("enabled and started: it will start at every login")
         return 0
     if args.action == "uninstall":
-        if path.exists():
-            _run(["systemctl", "--user", "disable", "--now", UNIT_NAME])
-            path.unlink()
-            _run(["systemctl", "--user", "daemon-reload"])
-            print(f"removed {path}")
-        else:
-            print("not installed")
-        return 0
+        return _uninstall(path, stop=["systemctl", "--user", "disable", "--now", UNIT_NAME],
+                          then=["systemctl", "--user", "daemon-reload"])
     if not path.exists():
         print("not installed")
         return 0
@@ -136,13 +143,7 @@ def _launchd(args) -> int:
         print("loaded: it will start at every login")
         return 0
     if args.action == "uninstall":
-        if path.exists():
-            _run(["launchctl", "unload", "-w", str(path)])
-            path.unlink()
-            print(f"removed {path}")
-        else:
-            print("not installed")
-        return 0
+        return _uninstall(path, stop=["launchctl", "unload", "-w", str(path)])
     if not path.exists():
         print("not installed")
         return 0

@@ -26,6 +26,7 @@ def test_install_status_uninstall_systemd_unit(cli_env, tmp_path, library_dir):
     assert run(env, "uninstall").returncode == 0
     assert not unit.exists()
     assert "not installed" in run(env, "status").stdout
+    assert "not installed" in run(env, "uninstall").stdout
 
 
 def test_unit_quotes_paths_with_spaces(tmp_path):
