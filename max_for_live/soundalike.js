@@ -176,10 +176,19 @@ function host() {
     register();
 }
 
-function port(n) {
+// A UDP port number from a number box, or null (and a status line naming `what`).
+function portNumber(n, what) {
     n = Math.floor(toNumber(n));
     if (n < 1 || n > 65535) {
-        status("Daemon port must be 1 to 65535");
+        status(what + " port must be 1 to 65535");
+        return null;
+    }
+    return n;
+}
+
+function port(n) {
+    n = portNumber(n, "Daemon");
+    if (n === null) {
         return;
     }
     config.port = n;
@@ -188,9 +197,8 @@ function port(n) {
 }
 
 function replyport(n) {
-    n = Math.floor(toNumber(n));
-    if (n < 1 || n > 65535) {
-        status("Reply port must be 1 to 65535");
+    n = portNumber(n, "Reply");
+    if (n === null) {
         return;
     }
     config.replyPort = n;

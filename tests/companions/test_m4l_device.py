@@ -251,6 +251,10 @@ def test_bad_port_is_refused_with_a_message():
                           {"do": "message", "name": "port", "args": [0]}])
     assert out(record, OSC, "bad") == []
     assert "1 to 65535" in text_of(out(record, STATUS, "bad")[-1])
+    record = run(START + [{"do": "mark", "label": "bad"},
+                          {"do": "message", "name": "replyport", "args": [70000]}])
+    assert out(record, RECEIVER, "bad") == []
+    assert "Reply port must be 1 to 65535" in text_of(out(record, STATUS, "bad")[-1])
 
 
 def test_unsubscribes_when_the_device_is_deleted():
