@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.audio import SAMPLE_RATE, AudioError, file_fingerprint, load_audio
+from engine.audio import (MAX_LEAD, SAMPLE_RATE, AudioError, file_fingerprint, load_audio,
+                          sound_start)
 from tests.audiogen import tone, write
 
 
@@ -47,6 +48,69 @@ def test_only_first_two_seconds_are_decoded(tmp_path):
     sf.write(str(path), ten_minutes, sr, subtype="PCM_16")
     out = load_audio(path)
     assert out.size == 2 * SAMPLE_RATE
+
+
+def _onset(y, level=0.05):
+    return int(np.argmax(np.abs(y) >= level))
+
+
+@pytest.mark.parametrize("lead", [0.25, 1.0, 3.0])
+def test_leading_silence_is_skipped(tmp_path, lead):
+    """A pause before the hit (also one longer than the first 2 s) is skipped, leaving 5 ms."""
+    sr = SAMPLE_RATE
+    hit = tone(440, seconds=2.5, sr=sr, decay=1.0)
+    plain = load_audio(write(tmp_path / "plain.wav", hit, sr=sr, subtype="FLOAT"))
+    padded_path = write(tmp_path / "padded.wav", subtype="FLOAT",
+                        y=np.concatenate([np.zeros(int(lead * sr), np.float32), hit]), sr=sr)
+    padded = load_audio(padded_path)
+    assert padded.size == plain.size == 2 * SAMPLE_RATE
+    pre_roll, first = round(0.005 * sr), sound_start(hit, sr=sr, pre_roll=0.0)
+    assert np.array_equal(padded[:pre_roll], np.zeros(pre_roll, np.float32))
+    assert np.allclose(padded[pre_roll:], plain[first:first + plain.size - pre_roll], atol=1e-6)
+    kept = load_audio(padded_path, skip_silence=False)  # the file as it is
+    assert not np.any(kept[:int(min(lead, 2.0) * sr)])
+
+
+def test_leading_silence_is_skipped_after_resampling(tmp_path):
+    sr = 44_100
+    hit = tone(440, seconds=1.0, sr=sr, decay=1.0)
+    path = write(tmp_path / "p.wav", np.concatenate([np.zeros(sr // 2, np.float32), hit]), sr=sr)
+    assert abs(_onset(load_audio(path)) - _onset(tone(440, sr=SAMPLE_RATE, decay=1.0))
+               - round(0.005 * SAMPLE_RATE)) <= 2
+
+
+def test_quiet_noise_before_the_hit_is_skipped_loud_noise_is_not(tmp_path):
+    rng = np.random.default_rng(0)
+    hit = tone(220, seconds=1.0, decay=2.0)
+    quiet = (10 ** (-70 / 20) * rng.standard_normal(SAMPLE_RATE // 2)).astype(np.float32)
+    out = load_audio(write(tmp_path / "q.wav", np.concatenate([quiet, hit])))
+    assert _onset(out) <= int(0.006 * SAMPLE_RATE)
+    loud = (0.05 * rng.standard_normal(SAMPLE_RATE // 2)).astype(np.float32)  # -26 dB: sound
+    out = load_audio(write(tmp_path / "l.wav", np.concatenate([loud, hit])))
+    assert np.allclose(out[:100], loud[:100], atol=1e-3)
+
+
+def test_silence_longer_than_the_limit_and_silent_files_read_from_the_start(tmp_path):
+    sr = 8_000
+    late = np.zeros(int((MAX_LEAD + 1) * sr), np.float32)
+    late = np.concatenate([late, tone(200, seconds=1.0, sr=sr)])
+    out = load_audio(write(tmp_path / "late.wav", late, sr=sr))
+    assert out.size == 2 * SAMPLE_RATE and not np.any(out)
+    out = load_audio(write(tmp_path / "silent.wav", np.zeros(sr, np.float32), sr=sr))
+    assert out.size == SAMPLE_RATE and not np.any(out)
+
+
+def test_sound_start_is_pure_and_handles_channels():
+    y = np.zeros(1000, np.float32)
+    y[400:] = 0.5
+    assert sound_start(y, sr=1000, pre_roll=0.1) == 300
+    assert sound_start(y, sr=1000, pre_roll=1.0) == 0
+    assert sound_start(np.zeros(50), sr=1000) is None
+    assert sound_start(np.full(50, 1e-4), sr=1000) is None   # -80 dBFS: below the floor
+    stereo = np.zeros((100, 2), np.float32)
+    stereo[60:, 1] = 0.5                                      # sound on one channel only
+    assert sound_start(stereo, sr=1000, pre_roll=0.0) == 60
+    assert y[400] == 0.5 and y[:400].sum() == 0              # the input is left alone
 
 
 def test_not_audio_raises_clear_error(tmp_path):

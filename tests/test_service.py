@@ -46,6 +46,19 @@ def test_copy_outside_library_finds_original_first(lib, library_dir, tmp_path):
     assert lib.status()["indexed"] == 12  # the query was not added
 
 
+def test_a_pause_before_the_sound_finds_the_same_neighbours(lib, library_dir, tmp_path):
+    lib.index([library_dir])
+    import soundfile as sf
+
+    original = library_dir / "kicks" / "kick_1.wav"
+    y, sr = sf.read(str(original), dtype="float32")
+    padded = write(tmp_path / "bounce" / "kick_1 (bounced).wav",
+                   np.concatenate([np.zeros(int(0.4 * sr), np.float32), y]), sr=sr)
+    got = [(r.path, round(r.score, 2)) for r in lib.similar(str(padded), 4)]
+    assert got[0] == (str(original), 1.0)
+    assert got[1:] == [(r.path, round(r.score, 2)) for r in lib.similar(str(original), 3)]
+
+
 def test_changed_and_removed_files(lib, library_dir):
     lib.index([library_dir])
     write(library_dir / "tones" / "tone_0.wav", tone(500))  # same path, new content
