@@ -21,14 +21,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
+def _bounded(convert, low: float, high: float, *, what: str, outside: str):
+    """An argparse ``type``: ``convert(text)`` within ``low..high``, else a one-line error."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{outside}: {text}")
+        return value
+    return parse
+
+
+_positive_int = _bounded(int, 1, float("inf"), what="a whole number", outside="must be at least 1")
+_seconds = _bounded(float, 0.0, 60.0, what="a number of seconds", outside="must be 0 to 60 seconds")
+_port = _bounded(int, 0, 65535, what="a port number", outside="not a port number")
 
 
 def _weight(text: str) -> tuple[str, float]:
@@ -83,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery", default="all", choices=("all", "split"),
                    help="what the queries search: the whole corpus or the split only")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (default 0)")
+    p.add_argument("--lead", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="ask with copies of the queries that have this much silence before "
+                        "the sound (robustness to padded bounces; default 0: the files)")
     p.add_argument("--json", metavar="OUT", help="also write the full report here")
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, pending and failed")
@@ -104,16 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-start", action="store_true",
                    help="write the service file only; do not enable or start it")
     return parser
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {text}")
-    return value
 
 
 def single_threaded_blas() -> None:
@@ -315,7 +316,8 @@ def cmd_evaluate(args) -> int:
 
         encoders["mfcc"] = MfccEncoder()
     report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
-                      gallery=args.gallery, progress=lambda m: print(m, file=sys.stderr))
+                      gallery=args.gallery, lead=args.lead,
+                      progress=lambda m: print(m, file=sys.stderr))
     print(format_report(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

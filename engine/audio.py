@@ -127,6 +127,16 @@ def _from_sound_start(f, first: np.ndarray, *, want: int, limit: int) -> np.ndar
         return first[start:] if pos == 0 else first
 
 
+def write_with_lead(src: str | os.PathLike, dst: str | os.PathLike, *, seconds: float) -> None:
+    """Copy the audio of ``src`` to a float WAV ``dst`` with ``seconds`` of digital silence
+    before it (same rate and channels): a query as a producer's bounce with a pause might be."""
+    import soundfile as sf
+
+    data, rate = sf.read(os.fspath(src), dtype="float32", always_2d=True)
+    lead = np.zeros((int(round(seconds * rate)), data.shape[1]), dtype=np.float32)
+    sf.write(os.fspath(dst), np.concatenate([lead, data]), rate, subtype="FLOAT", format="WAV")
+
+
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     """Band-limited resampling (soxr, high quality) of a 1-D float32 signal."""
     import soxr

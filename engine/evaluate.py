@@ -158,13 +158,16 @@ def _as_encoder(spec) -> Encoder:
 def evaluate(corpus_dir: str | os.PathLike, *,
              encoders: Mapping[str, Encoder | str | os.PathLike] | None = None,
              split: str = "test", seed: int = 0, gallery: str = "all", k: int = 30,
-             work_dir: str | os.PathLike | None = None,
+             lead: float = 0.0, work_dir: str | os.PathLike | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
     """Index ``corpus_dir`` with each encoder and score the ``split`` files' top-``k`` results.
 
     encoders : name -> an :class:`Encoder` or a model directory (default: the shipped model).
     split : which part's files are the queries (``train``, ``val``, ``test``, or ``all``).
     gallery : ``all`` (every corpus file can be a result) or ``split`` (only the split's files).
+    lead : when > 0, each query is a copy of its file with ``lead`` seconds of silence before
+        it (written to a temporary folder), asked as a file outside the index; the original,
+        which is in the gallery, counts as the query itself and is skipped like it.
     Returns ``{"corpus", "split", "seed", "gallery", "k", "n_queries", "results": {name:
     scores (see :func:`score`) plus "index_s" and "query_ms"}}``.
     """
@@ -172,8 +175,9 @@ def evaluate(corpus_dir: str | os.PathLike, *,
         raise EvaluationError(f"unknown split {split!r} (train, val, test or all)")
     if gallery not in ("all", "split"):
         raise EvaluationError(f"unknown gallery {gallery!r} (all or split)")
+    if not lead >= 0:
+        raise EvaluationError(f"lead must be 0 or more seconds, got {lead!r}")
     from .model.registry import PACKAGED_DEFAULT
-    from .service import Library
 
     say = progress or (lambda msg: None)
     corpus_dir = os.path.abspath(corpus_dir)
@@ -184,32 +188,59 @@ def evaluate(corpus_dir: str | os.PathLike, *,
     labels = {r["path"]: r for r in members}
     queries = [r["path"] for r in in_split]
     report = {"corpus": corpus_dir, "split": split, "seed": seed, "gallery": gallery, "k": k,
-              "n_queries": len(queries), "n_gallery": len(labels), "results": {}}
-    for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
-        encoder = _as_encoder(spec)
-        with tempfile.TemporaryDirectory(prefix="soundalike-eval-", dir=work_dir) as tmp:
-            lib = Library(Path(tmp) / "data", encoder=encoder)
-            try:
-                say(f"{name}: indexing {len(rows)} files")
-                t0 = time.perf_counter()
-                summary = lib.index([corpus_dir])
-                index_s = time.perf_counter() - t0
-                say(f"{name}: {summary.indexed} indexed, {summary.failed} failed; "
-                    f"querying {len(queries)} files")
-                # a restricted gallery: ask for more and keep the gallery's files
-                want = k if gallery == "all" else min(1000, len(rows))
-                results, t0 = {}, time.perf_counter()
-                for q in queries:
-                    got = [r.path for r in lib.similar(q, want)]
-                    results[q] = [p for p in got if p in labels][:k]
-                query_ms = (time.perf_counter() - t0) / max(len(queries), 1) * 1000
-            finally:
-                lib.close()
-        scores = score(labels, results, queries)
-        scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
-                      model_id=encoder.model_id, dim=encoder.dim)
-        report["results"][name] = scores
+              "lead": lead, "n_queries": len(queries), "n_gallery": len(labels), "results": {}}
+    with tempfile.TemporaryDirectory(prefix="soundalike-queries-", dir=work_dir) as copies:
+        asked = _query_files(corpus_dir, queries, lead, Path(copies), say)
+        for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
+            report["results"][name] = _run_encoder(
+                name, _as_encoder(spec), corpus_dir, rows, labels, asked,
+                gallery=gallery, k=k + (lead > 0), work_dir=work_dir, say=say)
     return report
+
+
+def _query_files(corpus_dir: str, queries: list[str], lead: float, folder: Path,
+                 say: Callable[[str], None]) -> dict[str, str]:
+    """Query key -> the file to ask with: the corpus file, or a copy with ``lead`` s before."""
+    if lead <= 0:
+        return {q: q for q in queries}
+    from .audio import write_with_lead
+
+    say(f"writing {len(queries)} query copies with {lead:g} s of silence before the sound")
+    asked = {}
+    for i, q in enumerate(queries):
+        asked[q] = str(folder / f"{i:06d}.wav")
+        write_with_lead(os.path.join(corpus_dir, q), asked[q], seconds=lead)
+    return asked
+
+
+def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, labels: Mapping,
+                 asked: Mapping[str, str], *, gallery: str, k: int,
+                 work_dir, say: Callable[[str], None]) -> dict:
+    """Index the corpus with ``encoder`` in a temporary data dir, ask every query, score."""
+    from .service import Library
+
+    with tempfile.TemporaryDirectory(prefix="soundalike-eval-", dir=work_dir) as tmp:
+        lib = Library(Path(tmp) / "data", encoder=encoder)
+        try:
+            say(f"{name}: indexing {len(rows)} files")
+            t0 = time.perf_counter()
+            summary = lib.index([corpus_dir])
+            index_s = time.perf_counter() - t0
+            say(f"{name}: {summary.indexed} indexed, {summary.failed} failed; "
+                f"querying {len(asked)} files")
+            # a restricted gallery: ask for more and keep the gallery's files
+            want = k if gallery == "all" else min(1000, len(rows))
+            results, t0 = {}, time.perf_counter()
+            for q, path in asked.items():
+                got = [r.path for r in lib.similar(path, want)]
+                results[q] = [p for p in got if p in labels][:k]
+            query_ms = (time.perf_counter() - t0) / max(len(asked), 1) * 1000
+        finally:
+            lib.close()
+    scores = score(labels, results, list(asked))
+    scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
+                  model_id=encoder.model_id, dim=encoder.dim)
+    return scores
 
 
 def format_report(report: Mapping, *, per_class: bool = True) -> str:
@@ -217,7 +248,9 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
     names = list(report["results"])
     lines = [f"corpus {report['corpus']}, queries: {report['split']} split "
              f"({report['n_queries']} files, seed {report['seed']}), gallery: "
-             f"{report['gallery']} ({report['n_gallery']} files), top {report['k']}", "",
+             f"{report['gallery']} ({report['n_gallery']} files), top {report['k']}"
+             + (f"; each query asked as a copy with {report['lead']:g} s of silence before it"
+                if report.get("lead") else ""), "",
              "| encoder | group | n | " + " | ".join(METRICS) + " |",
              "|---|---|---|" + "---|" * len(METRICS)]
     for name in names:

@@ -3,7 +3,7 @@
 
 usage: python3 scripts/evaluate.py CORPUS_DIR [--model NAME=MODEL_DIR ...] [--mfcc]
                                    [--split test] [--gallery all|split] [--seed 0]
-                                   [--json OUT.json]
+                                   [--lead SECONDS] [--json OUT.json]
 
 Without --model the shipped default (engine/models/default) is scored.  --mfcc adds the
 MFCC-statistics baseline.  Prints a Markdown table (the one in docs/quality.md).

@@ -78,3 +78,11 @@ def test_evaluate_through_the_library(tmp_path):
     assert "| mfcc | all | 6 |" in format_report(report)
     only = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, gallery="split", work_dir=tmp_path)
     assert only["n_gallery"] == 6
+    # the same queries asked as copies with a pause before the sound: the pause is skipped,
+    # so the ranking is that of the files themselves (the originals count as the queries)
+    padded = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, lead=0.5, work_dir=tmp_path)
+    assert padded["results"]["mfcc"]["all"] == res["all"] and padded["lead"] == 0.5
+    assert "0.5 s of silence" in format_report(padded)
+    assert list(tmp_path.glob("soundalike-*")) == []  # copies and data dirs cleaned up
+    with pytest.raises(EvaluationError):
+        evaluate(corpus, encoders={"mfcc": MfccEncoder()}, lead=-1.0, work_dir=tmp_path)
