@@ -17,7 +17,8 @@ def mel_image(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mels: int = 256, n_fft:
     Parameters
     ----------
     y : np.ndarray, shape (n,)
-        Mono audio (the first 2 s).  Shorter than ``n_fft`` is zero-padded to ``n_fft``.
+        Mono audio (2 s from where the sound starts: :func:`engine.audio.load_audio`).
+        Shorter than ``n_fft`` is zero-padded to ``n_fft``.
 
     Returns
     -------
