@@ -4,8 +4,8 @@ contrastively, plus perceptual aspects.
 Features (pure, about a millisecond per file, :mod:`engine.aspects`): a 64-bin log-frequency
 spectrogram of 2 s from the sound's start (40 Hz to 10.24 kHz, 8 bins per octave, n_fft 2048,
 hop 345: 128 frames, in dB relative to the file's loudest cell, scaled 0..1) and three
-perceptual aspects computed from the same power spectrogram.  ``features(y)`` returns them flattened into one
-float32 vector.
+perceptual aspects computed from the same power spectrogram.  ``features(y)`` returns them
+flattened into one float32 vector.
 
 Embedding (``dim`` = 128 + 32 + 13 + 16 = 189 by default), one named aspect per slice:
 
