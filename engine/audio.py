@@ -94,8 +94,9 @@ def sound_start(y: np.ndarray, *, sr: int, threshold_db: float = -40.0,
                 floor_db: float = -60.0, pre_roll: float = 0.005) -> int | None:
     """Where the sound starts in ``y`` (1-D, or ``(n, channels)``): the index of the first
     sample within ``threshold_db`` of the peak and above ``floor_db`` dBFS, less ``pre_roll``
-    seconds (not below 0); None when nothing reaches the floor (silence).  Pure."""
-    a = np.abs(np.asarray(y, dtype=np.float32))
+    seconds (not below 0); None when nothing reaches the floor (silence).  Non-finite
+    samples count as silence, as :func:`load_audio` makes them.  Pure."""
+    a = np.abs(np.nan_to_num(np.asarray(y, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0))
     if a.ndim == 2:
         a = a.max(axis=1)
     floor = 10.0 ** (floor_db / 20.0)

@@ -90,6 +90,13 @@ def test_quiet_noise_before_the_hit_is_skipped_loud_noise_is_not(tmp_path):
     assert np.allclose(out[:100], loud[:100], atol=1e-3)
 
 
+def test_a_nan_sample_does_not_make_the_start_look_silent(tmp_path):
+    y = tone(330, seconds=5.0, decay=0.2)
+    y[1000] = np.nan
+    out = load_audio(write(tmp_path / "nan.wav", y, subtype="FLOAT"))
+    assert out[1000] == 0.0 and np.allclose(out[:900], y[:900])  # read from the start
+
+
 def test_silence_longer_than_the_limit_and_silent_files_read_from_the_start(tmp_path):
     sr = 8_000
     late = np.zeros(int((MAX_LEAD + 1) * sr), np.float32)
@@ -111,6 +118,9 @@ def test_sound_start_is_pure_and_handles_channels():
     stereo[60:, 1] = 0.5                                      # sound on one channel only
     assert sound_start(stereo, sr=1000, pre_roll=0.0) == 60
     assert y[400] == 0.5 and y[:400].sum() == 0              # the input is left alone
+    y[100] = np.nan                                           # as load_audio makes it: 0
+    y[200] = np.inf
+    assert sound_start(y, sr=1000, pre_roll=0.0) == 400
 
 
 def test_not_audio_raises_clear_error(tmp_path):
