@@ -190,7 +190,7 @@ def evaluate(corpus_dir: str | os.PathLike, *,
     report = {"corpus": corpus_dir, "split": split, "seed": seed, "gallery": gallery, "k": k,
               "lead": lead, "n_queries": len(queries), "n_gallery": len(labels), "results": {}}
     with tempfile.TemporaryDirectory(prefix="soundalike-queries-", dir=work_dir) as copies:
-        asked = _query_files(corpus_dir, queries, lead, Path(copies), say)
+        asked = _query_files(queries, lead, Path(copies), say)
         for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
             report["results"][name] = _run_encoder(
                 name, _as_encoder(spec), corpus_dir, rows, labels, asked,
@@ -198,9 +198,10 @@ def evaluate(corpus_dir: str | os.PathLike, *,
     return report
 
 
-def _query_files(corpus_dir: str, queries: list[str], lead: float, folder: Path,
+def _query_files(queries: list[str], lead: float, folder: Path,
                  say: Callable[[str], None]) -> dict[str, str]:
-    """Query key -> the file to ask with: the corpus file, or a copy with ``lead`` s before."""
+    """Query (an absolute corpus path) -> the file to ask with: itself, or a copy with
+    ``lead`` s of silence before it."""
     if lead <= 0:
         return {q: q for q in queries}
     from .audio import write_with_lead
@@ -209,7 +210,7 @@ def _query_files(corpus_dir: str, queries: list[str], lead: float, folder: Path,
     asked = {}
     for i, q in enumerate(queries):
         asked[q] = str(folder / f"{i:06d}.wav")
-        write_with_lead(os.path.join(corpus_dir, q), asked[q], seconds=lead)
+        write_with_lead(q, asked[q], seconds=lead)
     return asked
 
 

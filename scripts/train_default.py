@@ -40,12 +40,11 @@ def main(argv=None) -> int:
     from engine.evaluate import training_rows
     from engine.model import contrastive as C
 
-    parts = {s.strip() for s in args.parts.split(",") if s.strip()}
     try:
         rows = training_rows(args.corpus, args.parts, split_seed=args.split_seed)
     except ValueError as exc:
         p.error(str(exc))
-    print(f"training on {len(rows)} files ({'+'.join(sorted(parts))}, split seed "
+    print(f"training on {len(rows)} files ({args.parts}, split seed "
           f"{args.split_seed})", flush=True)
     t0 = time.time()
 

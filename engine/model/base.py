@@ -3,8 +3,8 @@
 An encoder is two steps so that the cheap, pure part can run in worker threads and the
 expensive part can run in batches on the one thread that owns the model:
 
-* ``features(y)``: mono float32 audio at :data:`engine.audio.SAMPLE_RATE` (at most the first
-  2 s) -> one fixed-shape float32 array (for the original autoencoder, a 256x256x1 mel image).
+* ``features(y)``: mono float32 audio at :data:`engine.audio.SAMPLE_RATE` (at most 2 s, from
+  where the sound starts) -> one fixed-shape float32 array (for the original autoencoder, a 256x256x1 mel image).
 * ``embed(batch)``: ``(n, *feature_shape)`` -> ``(n, dim)`` float32 embeddings (a subclass
   implements ``_embed``; ``embed`` counts the files in ``embedded``).
 
