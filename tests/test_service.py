@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from engine import Library, QueryError
 from tests.audiogen import tone, write
@@ -48,8 +49,6 @@ def test_copy_outside_library_finds_original_first(lib, library_dir, tmp_path):
 
 def test_a_pause_before_the_sound_finds_the_same_neighbours(lib, library_dir, tmp_path):
     lib.index([library_dir])
-    import soundfile as sf
-
     original = library_dir / "kicks" / "kick_1.wav"
     y, sr = sf.read(str(original), dtype="float32")
     padded = write(tmp_path / "bounce" / "kick_1 (bounced).wav",

@@ -4,7 +4,8 @@ An encoder is two steps so that the cheap, pure part can run in worker threads a
 expensive part can run in batches on the one thread that owns the model:
 
 * ``features(y)``: mono float32 audio at :data:`engine.audio.SAMPLE_RATE` (at most 2 s, from
-  where the sound starts) -> one fixed-shape float32 array (for the original autoencoder, a 256x256x1 mel image).
+  where the sound starts) -> one fixed-shape float32 array (for the original autoencoder, a
+  256x256x1 mel image).
 * ``embed(batch)``: ``(n, *feature_shape)`` -> ``(n, dim)`` float32 embeddings (a subclass
   implements ``_embed``; ``embed`` counts the files in ``embedded``).
 
