@@ -181,6 +181,10 @@ class Indexer:
         with self._cond:
             pending = len(self._pending) + len(self._in_flight)
             state = self._state
+            if state == "idle" and self._scan_requests:
+                state = "scanning"  # asked for; the worker may still be loading the model
+            elif state == "idle" and pending:
+                state = "indexing"  # files waiting for the worker (or their settle time)
         return {"pending": pending, "state": state}
 
     def wait_idle(self, timeout: float) -> bool:

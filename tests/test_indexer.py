@@ -1,6 +1,7 @@
 """The indexing worker and the real watchdog observer on temp folders."""
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -155,3 +156,35 @@ def test_reconcile_after_offline_changes(tmp_path, encoder, library_dir):
     assert set(lib.indexed_paths()) == on_disk
     assert encoder.embedded - base == 5  # the moved file kept its embedding
     lib.close()
+
+
+def test_state_says_work_is_waiting_while_the_model_loads(tmp_path, encoder, library_dir):
+    """Before the worker has loaded the model, a controller must not read 'idle'."""
+    lib = Library(tmp_path / "data", encoder=encoder)
+    loading, release = threading.Event(), threading.Event()
+    warm_up = lib.warm_up
+
+    def slow_warm_up():
+        loading.set()
+        release.wait(30)
+        warm_up()
+
+    lib.warm_up = slow_warm_up
+    indexer = Indexer(lib, settle=0.05)
+    indexer.start()
+    try:
+        assert loading.wait(10)
+        assert indexer.status() == {"pending": 0, "state": "idle"}
+        dropped = str(library_dir / "tones" / "tone_0.wav")
+        indexer.file_changed(dropped, immediate=True)
+        assert indexer.status() == {"pending": 1, "state": "indexing"}
+        indexer.add_root(str(library_dir))
+        assert indexer.status()["state"] == "scanning"
+        release.set()
+        assert indexer.wait_idle(20)
+        assert indexer.status() == {"pending": 0, "state": "idle"}
+        assert dropped in set(lib.indexed_paths())
+    finally:
+        release.set()
+        indexer.stop()
+        lib.close()
