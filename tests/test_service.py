@@ -3,9 +3,9 @@ import shutil
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from engine import Library, QueryError
+from engine.audio import write_with_lead
 from tests.audiogen import tone, write
 
 
@@ -50,9 +50,8 @@ def test_copy_outside_library_finds_original_first(lib, library_dir, tmp_path):
 def test_a_pause_before_the_sound_finds_the_same_neighbours(lib, library_dir, tmp_path):
     lib.index([library_dir])
     original = library_dir / "kicks" / "kick_1.wav"
-    y, sr = sf.read(str(original), dtype="float32")
-    padded = write(tmp_path / "bounce" / "kick_1 (bounced).wav",
-                   np.concatenate([np.zeros(int(0.4 * sr), np.float32), y]), sr=sr)
+    padded = tmp_path / "kick_1 (bounced).wav"
+    write_with_lead(original, padded, seconds=0.4)
     got = [(r.path, round(r.score, 2)) for r in lib.similar(str(padded), 4)]
     assert got[0] == (str(original), 1.0)
     assert got[1:] == [(r.path, round(r.score, 2)) for r in lib.similar(str(original), 3)]
