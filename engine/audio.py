@@ -78,7 +78,7 @@ def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE,
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise AudioError(path, f"not readable as audio ({_sf_reason(exc)})") from None
+        raise AudioError(path, f"not readable as audio ({_sf_reason(exc, path)})") from None
     except OSError as exc:
         raise AudioError(path, _os_reason(exc)) from None
     if data.shape[0] == 0:
@@ -168,11 +168,14 @@ def file_fingerprint(path: str | os.PathLike, *, size: int | None = None,
     return h.hexdigest()
 
 
-def _sf_reason(exc: Exception) -> str:
+def _sf_reason(exc: Exception, path: str) -> str:
     msg = str(exc).strip()
     # libsndfile's message is prefixed with the path; keep the part that says why
     if "Error opening" in msg and ":" in msg:
         msg = msg.rsplit(":", 1)[-1].strip()
+    if "does not exist" in msg and os.path.isfile(path):
+        # libsndfile says this of a regular file its MPEG reader finds no frames in
+        msg = "not a recognised audio format"
     return msg or type(exc).__name__
 
 

@@ -131,6 +131,15 @@ def test_not_audio_raises_clear_error(tmp_path):
     assert "not readable as audio" in info.value.reason and info.value.path == str(path)
 
 
+def test_not_audio_with_mp3_name_is_not_called_missing(tmp_path):
+    path = tmp_path / "notes.mp3"
+    path.write_text("this is not audio")
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert "not readable as audio" in info.value.reason
+    assert "not exist" not in info.value.reason
+
+
 def test_empty_file_and_directory_and_missing(tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "dir.wav").mkdir()
