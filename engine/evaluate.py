@@ -21,11 +21,13 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .model.base import Encoder
 
 METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
+#: resamples of the bootstrap intervals (:func:`source_interval`)
+RESAMPLES = 2000
 PARTS = ("train", "val", "test")
 
 
@@ -116,33 +118,81 @@ def score_query(query: str, results: list[str], labels: Mapping[str, Mapping],
             "src@1": float(any(same_src)) if source_sizes[src] > 1 else None}
 
 
+def source_interval(sources: Sequence[str], values: Sequence[float | None], *,
+                    level: float = 0.95, resamples: int = RESAMPLES,
+                    seed: int = 0) -> list[float] | None:
+    """A percentile-bootstrap interval ``[low, high]`` for the mean of ``values`` (one per
+    query; None values left out, as in the mean), resampling the queries' ``sources`` with
+    replacement: the notes or layers of one instrument are not independent queries, so they
+    move together.  None when no value is left.  Pure and deterministic for one ``seed``."""
+    import numpy as np
+
+    by: dict[str, list[float]] = defaultdict(list)
+    for src, v in zip(sources, values):
+        if v is not None:
+            by[src].append(float(v))
+    if not by:
+        return None
+    sums = np.array([sum(v) for v in by.values()])
+    counts = np.array([len(v) for v in by.values()], dtype=float)
+    pick = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    return [float(np.percentile(means, tail)), float(np.percentile(means, 100.0 - tail))]
+
+
 def score(labels: Mapping[str, Mapping], results: Mapping[str, list[str]],
           queries: Iterable[str]) -> dict:
-    """Mean metrics over ``queries``: ``{"all"|origin: {metric: value, "n": count},
-    "classes": {class: P@5}, "missing": count}``.  ``labels`` is the whole gallery."""
+    """Mean metrics over ``queries``: ``{"all"|origin: {metric: value, "n": count,
+    "interval": {metric: [low, high]}}, "classes": {class: P@5}, "missing": count}``, the
+    intervals 95 % bootstrap ones over the queries' sources (:func:`source_interval`).
+    ``labels`` is the whole gallery."""
     class_sizes: dict[str, int] = defaultdict(int)
     source_sizes: dict[str, int] = defaultdict(int)
     for lab in labels.values():
         class_sizes[lab["class"]] += 1
         source_sizes[lab["source"]] += 1
     groups: dict[str, list] = defaultdict(list)
+    sources: dict[str, list] = defaultdict(list)
     per_class: dict[str, list] = defaultdict(list)
     queries = sorted(queries)
     for q in queries:
         s = score_query(q, results.get(q, []), labels, class_sizes, source_sizes)
-        groups["all"].append(s)
-        groups[labels[q]["origin"]].append(s)
+        for g in ("all", labels[q]["origin"]):
+            groups[g].append(s)
+            sources[g].append(labels[q]["source"])
         per_class[labels[q]["class"]].append(s["P@5"])
 
     def mean(vals):
         vals = [v for v in vals if v is not None]
         return sum(vals) / len(vals) if vals else 0.0
 
-    out: dict = {g: dict({m: mean(s[m] for s in ss) for m in METRICS}, n=len(ss))
+    out: dict = {g: dict({m: mean(s[m] for s in ss) for m in METRICS}, n=len(ss),
+                         interval={m: source_interval(sources[g], [s[m] for s in ss])
+                                   for m in METRICS})
                  for g, ss in groups.items()}
     out["classes"] = {c: sum(v) / len(v) for c, v in sorted(per_class.items())}
     out["missing"] = sum(q not in results for q in queries)
+    out["queries"] = {q: dict(s, source=labels[q]["source"], origin=labels[q]["origin"])
+                      for q, s in zip(queries, groups["all"])}
     return out
+
+
+def paired_difference(a: Mapping, b: Mapping, metric: str, *,
+                      group: str = "all") -> dict | None:
+    """How much better ``b`` scores than ``a`` (two :func:`score` results over the same
+    queries) on ``metric``: ``{"mean": ..., "interval": [low, high]}``, the interval a 95 %
+    bootstrap over the queries' sources with both encoders' scores resampled together (so
+    it is narrower than the two intervals apart suggest).  None without common queries."""
+    qa, qb = a.get("queries", {}), b.get("queries", {})
+    common = [q for q in qa if q in qb and group in ("all", qa[q]["origin"])]
+    diffs = [None if qa[q][metric] is None or qb[q][metric] is None
+             else qb[q][metric] - qa[q][metric] for q in common]
+    kept = [d for d in diffs if d is not None]
+    if not kept:
+        return None
+    return {"mean": sum(kept) / len(kept),
+            "interval": source_interval([qa[q]["source"] for q in common], diffs)}
 
 
 # -- the evaluation run -------------------------------------------------------------------
@@ -260,6 +310,32 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
             r = res[g]
             lines.append(f"| {name} | {g} | {r['n']} | "
                          + " | ".join(f"{r[m]:.3f}" for m in METRICS) + " |")
+    shown = ("P@5", "P@5 xsrc", "src@1")
+    lines += ["", f"95 % intervals (bootstrap over the queries' sources, {RESAMPLES:,} "
+              "resamples; a source's files move together):", "",
+              "| encoder | group | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for name in names:
+        res = report["results"][name]
+        for g in ["all"] + sorted(x for x in ("drums", "melodic") if x in res):
+            iv = res[g].get("interval", {})
+            lines.append(f"| {name} | {g} | " + " | ".join(
+                f"{iv[m][0]:.3f}-{iv[m][1]:.3f}" if iv.get(m) else "-" for m in shown) + " |")
+    if len(names) > 1:
+        base = names[0]
+        lines += ["", f"{base} minus each other encoder (95 % intervals, both encoders' "
+                  "scores resampled together by source):", "",
+                  "| encoder | group | " + " | ".join(shown[:2]) + " |",
+                  "|---|---|" + "---|" * 2]
+        for name in names[1:]:
+            for g in ["all"] + sorted(x for x in ("drums", "melodic")
+                                      if x in report["results"][name]):
+                cells = []
+                for m in shown[:2]:
+                    d = paired_difference(report["results"][name], report["results"][base],
+                                          m, group=g)
+                    cells.append("-" if d is None else f"{d['mean']:+.3f} "
+                                 f"({d['interval'][0]:+.3f} to {d['interval'][1]:+.3f})")
+                lines.append(f"| {name} | {g} | " + " | ".join(cells) + " |")
     if per_class and names:
         classes = sorted(set().union(*(report["results"][n]["classes"] for n in names)))
         lines += ["", "| class (P@5) | " + " | ".join(names) + " |",

@@ -3,7 +3,7 @@ import csv
 import pytest
 
 from engine.evaluate import (EvaluationError, evaluate, format_report, read_labels, score,
-                             split_sources)
+                             paired_difference, source_interval, split_sources)
 from tests.audiogen import kick, noise_burst, tone, write
 
 
@@ -46,6 +46,57 @@ def test_score_matches_hand_computed_metrics():
     assert res["classes"] == {"kick": pytest.approx(0.4)} and res["missing"] == 0
 
 
+def test_source_interval_resamples_whole_sources():
+    # one source's queries all score 1, the other's all 0: every resample mean is a share of
+    # whole sources, so with two sources of equal size only 0, 0.5 and 1 can occur
+    srcs = ["a"] * 5 + ["b"] * 5
+    vals = [1.0] * 5 + [0.0] * 5
+    low, high = source_interval(srcs, vals)
+    assert (low, high) == (0.0, 1.0)
+    assert source_interval(srcs, vals) == [low, high]               # deterministic
+    assert source_interval(["a"] * 3, [0.2, 0.4, None]) == [pytest.approx(0.3)] * 2
+    assert source_interval(["a"], [None]) is None
+    # many sources of one value each: the interval narrows around the mean as they grow
+    few = source_interval([str(i) for i in range(10)], [i % 2 for i in range(10)])
+    many = source_interval([str(i) for i in range(1000)], [i % 2 for i in range(1000)])
+    assert few[0] < many[0] < 0.5 < many[1] < few[1]
+
+
+def test_score_reports_intervals_around_the_means():
+    labels = {f"{c}{s}{k}": {"class": c, "source": f"{c}{s}", "origin": "drums"}
+              for c in ("kick", "snare") for s in range(3) for k in range(2)}
+    # each query gets its own class first, then the other class
+    results = {q: sorted(labels, key=lambda r: (labels[r]["class"] != labels[q]["class"], r))
+               for q in labels}
+    res = score(labels, results, list(labels))
+    for g in ("all", "drums"):
+        for m in ("P@5", "P@5 xsrc"):
+            low, high = res[g]["interval"][m]
+            assert low - 1e-9 <= res[g][m] <= high + 1e-9
+
+
+def test_paired_difference_and_its_report():
+    labels = {f"{c}{s}{k}": {"class": c, "source": f"{c}{s}", "origin": o}
+              for c, o in (("kick", "drums"), ("pad", "melodic")) for s in range(4)
+              for k in range(2)}
+    good = {q: sorted(labels, key=lambda r: (labels[r]["class"] != labels[q]["class"], r))
+            for q in labels}
+    bad = {q: sorted(labels, key=lambda r: (labels[r]["class"] == labels[q]["class"], r))
+           for q in labels}
+    a, b = score(labels, bad, list(labels)), score(labels, good, list(labels))
+    d = paired_difference(a, b, "P@5")
+    assert d["mean"] == pytest.approx(b["all"]["P@5"] - a["all"]["P@5"]) and d["mean"] > 0
+    assert d["interval"][0] <= d["mean"] + 1e-9 and d["interval"][1] >= d["mean"] - 1e-9
+    assert paired_difference(a, b, "P@5", group="drums")["mean"] == pytest.approx(
+        b["drums"]["P@5"] - a["drums"]["P@5"])
+    assert paired_difference(b, a, "P@5")["mean"] == pytest.approx(-d["mean"])
+    report = {"corpus": "c", "split": "test", "n_queries": 16, "seed": 0, "gallery": "all",
+              "n_gallery": 16, "k": 30, "results": {"good": b, "bad": a}}
+    text = format_report(report)
+    assert "good minus each other encoder" in text
+    assert f"| bad | all | {d['mean']:+.3f} (" in text
+
+
 def test_missing_labels_file_is_a_clear_error(tmp_path):
     with pytest.raises(EvaluationError, match="labels.csv"):
         read_labels(tmp_path)
@@ -76,6 +127,9 @@ def test_evaluate_through_the_library(tmp_path):
     assert report["n_queries"] == 6 and report["n_gallery"] == 18 and res["missing"] == 0
     assert res["all"]["P@1"] >= 0.5 and 0.0 <= res["all"]["P@5 xsrc"] <= 1.0
     assert "| mfcc | all | 6 |" in format_report(report)
+    low, high = res["all"]["interval"]["P@5 xsrc"]
+    assert low - 1e-9 <= res["all"]["P@5 xsrc"] <= high + 1e-9
+    assert f"| mfcc | all | {res['all']['interval']['P@5'][0]:.3f}-" in format_report(report)
     only = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, gallery="split", work_dir=tmp_path)
     assert only["n_gallery"] == 6
     # the same queries asked as copies with a pause before the sound: the pause is skipped,
