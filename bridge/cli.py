@@ -297,7 +297,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from engine.evaluate import evaluate, format_report
+    from engine.evaluate import EvaluationError, evaluate, format_report
     from engine.model.registry import PACKAGED_DEFAULT
 
     if not os.path.isfile(os.path.join(args.corpus, "labels.csv")):
@@ -315,9 +315,12 @@ def cmd_evaluate(args) -> int:
         from engine.model.mfcc import MfccEncoder
 
         encoders["mfcc"] = MfccEncoder()
-    report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
-                      gallery=args.gallery, lead=args.lead,
-                      progress=lambda m: print(m, file=sys.stderr))
+    try:
+        report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
+                          gallery=args.gallery, lead=args.lead,
+                          progress=lambda m: print(m, file=sys.stderr))
+    except EvaluationError as exc:
+        raise UserError(str(exc)) from None
     print(format_report(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -54,14 +54,27 @@ def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:
     corpus_dir = Path(corpus_dir)
     try:
         with open(corpus_dir / "labels.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = set(reader.fieldnames or ())
     except FileNotFoundError:
         raise EvaluationError(f"{corpus_dir}: no labels.csv (build it with build-dev-corpus)") \
             from None
-    missing = {"path", "class", "source", "origin"} - set(rows[0] if rows else {})
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise EvaluationError(f"{corpus_dir / 'labels.csv'}: not a readable CSV file "
+                              f"({exc})") from None
+    missing = {"path", "class", "source", "origin"} - columns
     if missing:
         raise EvaluationError(f"{corpus_dir / 'labels.csv'}: missing columns "
                               + ", ".join(sorted(missing)))
+    if not rows:
+        raise EvaluationError(f"{corpus_dir / 'labels.csv'}: lists no files")
+    blank = [i + 2 for i, r in enumerate(rows)
+             if not all((r.get(c) or "").strip() for c in ("path", "class", "source"))]
+    if blank:
+        raise EvaluationError(f"{corpus_dir / 'labels.csv'}: empty fields on line"
+                              f"{'s' if len(blank) > 1 else ''} "
+                              + ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else ""))
     for r in rows:
         r["path"] = os.path.abspath(corpus_dir / r["path"])
     return rows
@@ -268,8 +281,9 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
                  asked: Mapping[str, str], *, gallery: str, k: int,
                  work_dir, say: Callable[[str], None]) -> dict:
     """Index the corpus with ``encoder`` in a temporary data dir, ask every query, score."""
-    from .service import Library
+    from .service import Library, QueryError
 
+    failed: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="soundalike-eval-", dir=work_dir) as tmp:
         lib = Library(Path(tmp) / "data", encoder=encoder)
         try:
@@ -283,15 +297,30 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
             want = k if gallery == "all" else min(1000, len(rows))
             results, t0 = {}, time.perf_counter()
             for q, path in asked.items():
-                got = [r.path for r in lib.similar(path, want)]
+                try:
+                    got = [r.path for r in lib.similar(path, want)]
+                except QueryError as exc:  # a listed file that is gone or not audio
+                    failed[q] = str(exc)
+                    continue
                 results[q] = [p for p in got if p in labels][:k]
             query_ms = (time.perf_counter() - t0) / max(len(asked), 1) * 1000
         finally:
             lib.close()
+    if failed:
+        shown = "; ".join(list(failed.values())[:3]) + ("; ..." if len(failed) > 3 else "")
+        say(f"{name}: {len(failed)} queries could not be asked and score 0, as "
+            f"metrics.py scores a file without results: {shown}")
     scores = score(labels, results, list(asked))
     scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
                   model_id=encoder.model_id, dim=encoder.dim)
     return scores
+
+
+def _groups(res: Mapping) -> list[str]:
+    """"all", then the origins (drums, melodic, or whatever labels.csv names) of one
+    encoder's :func:`score` result."""
+    return ["all"] + sorted(g for g, v in res.items() if g != "all" and isinstance(v, Mapping)
+                            and isinstance(v.get("n"), int) and all(m in v for m in METRICS))
 
 
 def format_report(report: Mapping, *, per_class: bool = True) -> str:
@@ -306,17 +335,22 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
              "|---|---|---|" + "---|" * len(METRICS)]
     for name in names:
         res = report["results"][name]
-        for g in ["all"] + sorted(x for x in ("drums", "melodic") if x in res):
+        for g in _groups(res):
             r = res[g]
             lines.append(f"| {name} | {g} | {r['n']} | "
                          + " | ".join(f"{r[m]:.3f}" for m in METRICS) + " |")
+    gaps = [f"{n} {report['results'][n]['missing']}" for n in names
+            if report["results"][n].get("missing")]
+    if gaps:
+        lines += ["", "queries without results (files missing or not audio; scored 0): "
+                  + ", ".join(gaps)]
     shown = ("P@5", "P@5 xsrc", "src@1")
     lines += ["", f"95 % intervals (bootstrap over the queries' sources, {RESAMPLES:,} "
               "resamples; a source's files move together):", "",
               "| encoder | group | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for name in names:
         res = report["results"][name]
-        for g in ["all"] + sorted(x for x in ("drums", "melodic") if x in res):
+        for g in _groups(res):
             iv = res[g].get("interval", {})
             lines.append(f"| {name} | {g} | " + " | ".join(
                 f"{iv[m][0]:.3f}-{iv[m][1]:.3f}" if iv.get(m) else "-" for m in shown) + " |")
@@ -327,8 +361,7 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
                   "| encoder | group | " + " | ".join(shown[:2]) + " |",
                   "|---|---|" + "---|" * 2]
         for name in names[1:]:
-            for g in ["all"] + sorted(x for x in ("drums", "melodic")
-                                      if x in report["results"][name]):
+            for g in _groups(report["results"][name]):
                 cells = []
                 for m in shown[:2]:
                     d = paired_difference(report["results"][name], report["results"][base],

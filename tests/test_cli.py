@@ -58,6 +58,18 @@ def test_errors_are_one_line_without_traceback(cli_env, args, code, needle):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("content,needle", [
+    ("path,class,source,origin\n", "lists no files"),
+    ("path,class\nx.wav,kick\n", "missing columns origin, source"),
+    ("path,class,source,origin\nx.wav,kick,,drums\n", "empty fields on line 2"),
+])
+def test_evaluate_bad_labels_is_one_line_without_traceback(cli_env, tmp_path, content, needle):
+    (tmp_path / "labels.csv").write_text(content)
+    proc = run(cli_env, "evaluate", str(tmp_path), "--mfcc", check=False)
+    assert proc.returncode == 1 and needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_train_members_is_for_the_contrastive_kind(cli_env, library_dir):
     proc = run(cli_env, "train", str(library_dir), "--kind", "autoencoder", "--members", "2",
                check=False)

@@ -140,3 +140,32 @@ def test_evaluate_through_the_library(tmp_path):
     assert list(tmp_path.glob("soundalike-*")) == []  # copies and data dirs cleaned up
     with pytest.raises(EvaluationError):
         evaluate(corpus, encoders={"mfcc": MfccEncoder()}, lead=-1.0, work_dir=tmp_path)
+
+
+def test_missing_and_unreadable_listed_files_score_zero_and_do_not_stop_the_run(tmp_path):
+    from engine.model.mfcc import MfccEncoder
+
+    corpus = tmp_path / "corpus"
+    rows = []
+    for s in range(2):
+        for k in range(2):
+            rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 90 * s + 7 * k)).name,
+                         "tone", f"tone:{s}"))
+            rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 9 * s + k)).name,
+                         "kick", f"kick:{s}"))
+    (corpus / "bad.wav").write_text("not audio")
+    rows += [("gone.wav", "tone", "tone:9"), ("bad.wav", "kick", "kick:9")]
+    with open(corpus / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "class", "source", "origin"])
+        w.writerows((p, c, src, "x") for p, c, src in rows)
+    said = []
+    report = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, split="all",
+                      work_dir=tmp_path, progress=said.append)
+    res = report["results"]["mfcc"]
+    assert report["n_queries"] == 10 and res["missing"] == 2 and res["all"]["n"] == 10
+    assert res["queries"][str(corpus / "gone.wav")]["P@5"] == 0.0
+    assert any("2 queries could not be asked" in m and "gone.wav" in m for m in said)
+    text = format_report(report)
+    assert "queries without results (files missing or not audio; scored 0): mfcc 2" in text
+    assert "| mfcc | x | 10 |" in text                  # an origin other than drums/melodic
