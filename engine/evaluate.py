@@ -69,15 +69,19 @@ def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:
                               + ", ".join(sorted(missing)))
     if not rows:
         raise EvaluationError(f"{corpus_dir / 'labels.csv'}: lists no files")
-    blank = [i + 2 for i, r in enumerate(rows)
+    blank = [str(i + 2) for i, r in enumerate(rows)
              if not all((r.get(c) or "").strip() for c in ("path", "class", "source"))]
     if blank:
         raise EvaluationError(f"{corpus_dir / 'labels.csv'}: empty fields on line"
-                              f"{'s' if len(blank) > 1 else ''} "
-                              + ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else ""))
+                              f"{'s' if len(blank) > 1 else ''} {_first(blank, 5, ', ')}")
     for r in rows:
         r["path"] = os.path.abspath(corpus_dir / r["path"])
     return rows
+
+
+def _first(items: Sequence[str], n: int, sep: str) -> str:
+    """The first ``n`` of ``items`` joined by ``sep``, then "..." when there are more."""
+    return sep.join(items[:n]) + (f"{sep}..." if len(items) > n else "")
 
 
 def split_sources(rows: Iterable[Mapping], *, seed: int = 0, val: float = 0.2,
@@ -165,15 +169,15 @@ def score(labels: Mapping[str, Mapping], results: Mapping[str, list[str]],
     for lab in labels.values():
         class_sizes[lab["class"]] += 1
         source_sizes[lab["source"]] += 1
-    groups: dict[str, list] = defaultdict(list)
-    sources: dict[str, list] = defaultdict(list)
-    per_class: dict[str, list] = defaultdict(list)
     queries = sorted(queries)
-    for q in queries:
-        s = score_query(q, results.get(q, []), labels, class_sizes, source_sizes)
-        for g in ("all", labels[q]["origin"]):
-            groups[g].append(s)
-            sources[g].append(labels[q]["source"])
+    scored = {q: dict(score_query(q, results.get(q, []), labels, class_sizes, source_sizes),
+                      source=labels[q]["source"], origin=labels[q]["origin"])
+              for q in queries}
+    groups: dict[str, list] = defaultdict(list)
+    per_class: dict[str, list] = defaultdict(list)
+    for q, s in scored.items():
+        groups["all"].append(s)
+        groups[s["origin"]].append(s)
         per_class[labels[q]["class"]].append(s["P@5"])
 
     def mean(vals):
@@ -181,13 +185,12 @@ def score(labels: Mapping[str, Mapping], results: Mapping[str, list[str]],
         return sum(vals) / len(vals) if vals else 0.0
 
     out: dict = {g: dict({m: mean(s[m] for s in ss) for m in METRICS}, n=len(ss),
-                         interval={m: source_interval(sources[g], [s[m] for s in ss])
-                                   for m in METRICS})
+                         interval={m: source_interval([s["source"] for s in ss],
+                                                      [s[m] for s in ss]) for m in METRICS})
                  for g, ss in groups.items()}
     out["classes"] = {c: sum(v) / len(v) for c, v in sorted(per_class.items())}
     out["missing"] = sum(q not in results for q in queries)
-    out["queries"] = {q: dict(s, source=labels[q]["source"], origin=labels[q]["origin"])
-                      for q, s in zip(queries, groups["all"])}
+    out["queries"] = scored
     return out
 
 
@@ -307,9 +310,8 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
         finally:
             lib.close()
     if failed:
-        shown = "; ".join(list(failed.values())[:3]) + ("; ..." if len(failed) > 3 else "")
         say(f"{name}: {len(failed)} queries could not be asked and score 0, as "
-            f"metrics.py scores a file without results: {shown}")
+            f"metrics.py scores a file without results: {_first(list(failed.values()), 3, '; ')}")
     scores = score(labels, results, list(asked))
     scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
                   model_id=encoder.model_id, dim=encoder.dim)
@@ -319,8 +321,7 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
 def _groups(res: Mapping) -> list[str]:
     """"all", then the origins (drums, melodic, or whatever labels.csv names) of one
     encoder's :func:`score` result."""
-    return ["all"] + sorted(g for g, v in res.items() if g != "all" and isinstance(v, Mapping)
-                            and isinstance(v.get("n"), int) and all(m in v for m in METRICS))
+    return ["all"] + sorted({s["origin"] for s in res["queries"].values()})
 
 
 def format_report(report: Mapping, *, per_class: bool = True) -> str:
@@ -344,7 +345,7 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
     if gaps:
         lines += ["", "queries without results (files missing or not audio; scored 0): "
                   + ", ".join(gaps)]
-    shown = ("P@5", "P@5 xsrc", "src@1")
+    shown, compared = ("P@5", "P@5 xsrc", "src@1"), ("P@5", "P@5 xsrc")
     lines += ["", f"95 % intervals (bootstrap over the queries' sources, {RESAMPLES:,} "
               "resamples; a source's files move together):", "",
               "| encoder | group | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
@@ -358,12 +359,12 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
         base = names[0]
         lines += ["", f"{base} minus each other encoder (95 % intervals, both encoders' "
                   "scores resampled together by source):", "",
-                  "| encoder | group | " + " | ".join(shown[:2]) + " |",
-                  "|---|---|" + "---|" * 2]
+                  "| encoder | group | " + " | ".join(compared) + " |",
+                  "|---|---|" + "---|" * len(compared)]
         for name in names[1:]:
             for g in _groups(report["results"][name]):
                 cells = []
-                for m in shown[:2]:
+                for m in compared:
                     d = paired_difference(report["results"][name], report["results"][base],
                                           m, group=g)
                     cells.append("-" if d is None else f"{d['mean']:+.3f} "

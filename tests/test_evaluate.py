@@ -97,6 +97,14 @@ def test_paired_difference_and_its_report():
     assert f"| bad | all | {d['mean']:+.3f} (" in text
 
 
+def _write_labels(corpus, rows):
+    """labels.csv in ``corpus``: rows of (file name, class, source, origin)."""
+    with open(corpus / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "class", "source", "origin"])
+        w.writerows(rows)
+
+
 def test_missing_labels_file_is_a_clear_error(tmp_path):
     with pytest.raises(EvaluationError, match="labels.csv"):
         read_labels(tmp_path)
@@ -110,17 +118,13 @@ def test_evaluate_through_the_library(tmp_path):
     rows = []
     for s in range(3):
         for k in range(2):
-            rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 60 * s + 5 * k)), "tone",
-                         f"tone:{s}", "melodic"))
-            rows.append((write(corpus / f"n{s}{k}.wav", noise_burst(10 * s + k)), "noise",
-                         f"noise:{s}", "drums"))
-            rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 5 * s + k)), "kick",
-                         f"kick:{s}", "drums"))
-    with open(corpus / "labels.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "class", "source", "origin"])
-        for p, c, s, o in rows:
-            w.writerow([p.name, c, s, o])
+            rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 60 * s + 5 * k)).name,
+                         "tone", f"tone:{s}", "melodic"))
+            rows.append((write(corpus / f"n{s}{k}.wav", noise_burst(10 * s + k)).name,
+                         "noise", f"noise:{s}", "drums"))
+            rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 5 * s + k)).name,
+                         "kick", f"kick:{s}", "drums"))
+    _write_labels(corpus, rows)
     report = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, split="test", seed=0,
                       work_dir=tmp_path)
     res = report["results"]["mfcc"]
@@ -150,15 +154,12 @@ def test_missing_and_unreadable_listed_files_score_zero_and_do_not_stop_the_run(
     for s in range(2):
         for k in range(2):
             rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 90 * s + 7 * k)).name,
-                         "tone", f"tone:{s}"))
+                         "tone", f"tone:{s}", "x"))
             rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 9 * s + k)).name,
-                         "kick", f"kick:{s}"))
+                         "kick", f"kick:{s}", "x"))
     (corpus / "bad.wav").write_text("not audio")
-    rows += [("gone.wav", "tone", "tone:9"), ("bad.wav", "kick", "kick:9")]
-    with open(corpus / "labels.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "class", "source", "origin"])
-        w.writerows((p, c, src, "x") for p, c, src in rows)
+    rows += [("gone.wav", "tone", "tone:9", "x"), ("bad.wav", "kick", "kick:9", "x")]
+    _write_labels(corpus, rows)
     said = []
     report = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, split="all",
                       work_dir=tmp_path, progress=said.append)
