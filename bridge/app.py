@@ -120,7 +120,8 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
     # switch threads every 1 ms instead of 5: the OSC receiving thread gets the interpreter
     # back quickly while the indexer and query workers compute
     sys.setswitchinterval(0.001)
-    installed = _install_signal_handlers(stop)
+    received: list[int] = []  # SIGINT/SIGTERM, as the handlers record them
+    installed = _install_signal_handlers(received)
     started: list = []
     library = None
     try:
@@ -158,7 +159,7 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
             started.append(lambda: _remove_daemon_file(data_dir))
             log.info("answering OSC on %s:%d", host, port)
         log.info("watching %d folder(s)", len(config.folders))
-        while not stop.wait(0.5):
+        while not received and not stop.wait(0.5):
             pass
         log.info("stopping")
         return 0
@@ -199,12 +200,18 @@ def _remove_daemon_file(data_dir: Path) -> None:
     remove_daemon_file(data_dir)
 
 
-def _install_signal_handlers(stop: threading.Event):
+def _install_signal_handlers(received: list[int]) -> dict:
+    """SIGINT and SIGTERM append their number to ``received`` (the main loop polls it);
+    returns the handlers they replace.  A handler runs in the main thread between any two
+    bytecodes, also while that thread holds a lock (inside ``stop.wait()``, or inside an
+    earlier handler when two signals come at once, as from ``timeout`` forwarding a
+    ``pkill``): setting the stop event there took that event's lock again and hung the
+    daemon for good, so the handler takes no lock at all."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+        previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
     return previous
 
 

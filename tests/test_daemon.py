@@ -45,6 +45,37 @@ def test_serve_indexes_and_stops_cleanly_on_sigterm(daemon_factory, library_dir,
     assert "Traceback" not in d.log()
 
 
+def test_two_signals_at_once_exit_zero(daemon_factory, library_dir):
+    # as when `timeout` forwards a `pkill` that also reached the daemon itself
+    d = daemon_factory([library_dir]).start()
+    assert d.wait_idle(indexed=12)
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.signal(signal.SIGINT) == 0
+    assert "stopping" in d.log() and "Traceback" not in d.log()
+
+
+def test_signal_handlers_only_record_even_while_the_main_thread_holds_a_lock():
+    # a handler runs between any two bytecodes of the main thread, also while it holds a lock
+    # (inside Event.wait, or inside an earlier handler): one that took a lock hung for good
+    script = """if True:
+        import os, signal, threading
+        from bridge.app import _install_signal_handlers, _restore_signal_handlers
+        received = []
+        previous = _install_signal_handlers(received)
+        held = threading.Lock()
+        with held:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+                os.kill(os.getpid(), sig)
+        _restore_signal_handlers(previous)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        print(sorted(set(received)))
+    """
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(sorted({int(signal.SIGINT), int(signal.SIGTERM)}))
+
+
 def test_sigint_in_the_middle_of_a_batch_exits_zero(daemon_factory, tmp_path):
     folder = tmp_path / "many"
     for i in range(300):
