@@ -97,12 +97,16 @@ def test_paired_difference_and_its_report():
     assert f"| bad | all | {d['mean']:+.3f} (" in text
 
 
-def _write_labels(corpus, rows):
-    """labels.csv in ``corpus``: rows of (file name, class, source, origin)."""
+def _synth_corpus(corpus, sounds, *, sources, extra=()):
+    """A labelled corpus in ``corpus``: ``sources`` instruments per class, two layers each;
+    ``sounds`` maps class -> (origin, make(source, layer) -> audio).  The ``extra`` rows
+    (file name, class, source, origin) are listed in labels.csv as they are."""
+    rows = [(write(corpus / f"{cls}{s}{k}.wav", make(s, k)).name, cls, f"{cls}:{s}", origin)
+            for cls, (origin, make) in sounds.items() for s in range(sources) for k in range(2)]
     with open(corpus / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "class", "source", "origin"])
-        w.writerows(rows)
+        w.writerows([*rows, *extra])
 
 
 def test_missing_labels_file_is_a_clear_error(tmp_path):
@@ -115,16 +119,9 @@ def test_evaluate_through_the_library(tmp_path):
     from engine.model.mfcc import MfccEncoder
 
     corpus = tmp_path / "corpus"
-    rows = []
-    for s in range(3):
-        for k in range(2):
-            rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 60 * s + 5 * k)).name,
-                         "tone", f"tone:{s}", "melodic"))
-            rows.append((write(corpus / f"n{s}{k}.wav", noise_burst(10 * s + k)).name,
-                         "noise", f"noise:{s}", "drums"))
-            rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 5 * s + k)).name,
-                         "kick", f"kick:{s}", "drums"))
-    _write_labels(corpus, rows)
+    _synth_corpus(corpus, {"tone": ("melodic", lambda s, k: tone(200 + 60 * s + 5 * k)),
+                           "noise": ("drums", lambda s, k: noise_burst(10 * s + k)),
+                           "kick": ("drums", lambda s, k: kick(45 + 5 * s + k))}, sources=3)
     report = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, split="test", seed=0,
                       work_dir=tmp_path)
     res = report["results"]["mfcc"]
@@ -150,16 +147,10 @@ def test_missing_and_unreadable_listed_files_score_zero_and_do_not_stop_the_run(
     from engine.model.mfcc import MfccEncoder
 
     corpus = tmp_path / "corpus"
-    rows = []
-    for s in range(2):
-        for k in range(2):
-            rows.append((write(corpus / f"t{s}{k}.wav", tone(200 + 90 * s + 7 * k)).name,
-                         "tone", f"tone:{s}", "x"))
-            rows.append((write(corpus / f"k{s}{k}.wav", kick(45 + 9 * s + k)).name,
-                         "kick", f"kick:{s}", "x"))
+    _synth_corpus(corpus, {"tone": ("x", lambda s, k: tone(200 + 90 * s + 7 * k)),
+                           "kick": ("x", lambda s, k: kick(45 + 9 * s + k))}, sources=2,
+                  extra=[("gone.wav", "tone", "tone:9", "x"), ("bad.wav", "kick", "kick:9", "x")])
     (corpus / "bad.wav").write_text("not audio")
-    rows += [("gone.wav", "tone", "tone:9", "x"), ("bad.wav", "kick", "kick:9", "x")]
-    _write_labels(corpus, rows)
     said = []
     report = evaluate(corpus, encoders={"mfcc": MfccEncoder()}, split="all",
                       work_dir=tmp_path, progress=said.append)
