@@ -488,9 +488,13 @@ local function draw()
   end
   gfx.set(0.6, 0.6, 0.6, 1)
   gfx.x, gfx.y = LEFT, TOP + math.max(#ui.results, 1) * ROW_H + 8
-  gfx.drawstr('Up/Down or N/P: audition   Enter or click: insert   Shift: new take   F: find again   Esc: close')
+  gfx.drawstr('Up/Down or N/P: audition   Enter, or a click on the highlighted row: insert')
+  gfx.x, gfx.y = LEFT, gfx.y + ROW_H - 2
+  gfx.drawstr('Shift: as a new take   F: find again for the selected item   Esc: close')
   gfx.update()
 end
+
+M.draw = draw
 
 local function row_at(x, y)
   for i, r in ipairs(ui.rows) do
@@ -579,7 +583,7 @@ function M.main(settings)
     return
   end
   local x, y = reaper.GetMousePosition()
-  gfx.init(TITLE, WIDTH + 16, TOP + (settings.count + 2) * ROW_H, 0, x, y)
+  gfx.init(TITLE, WIDTH + 16, TOP + (settings.count + 3) * ROW_H, 0, x, y)
   if not start(settings) then
     gfx.quit()
     message(ui.status)
