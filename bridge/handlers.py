@@ -256,14 +256,15 @@ class Handlers:
                  for rank, r in enumerate(results, 1)]
         msgs.append((f"{PREFIX}/results/end", q.path, len(results)))
         dest = self.dest_for(req.sender)
+        with self._lock:  # kept before the answer goes out: a cursor request may follow it
+            rl = self._client_list(req)
+            if rl is not None:
+                rl.query, rl.results = q.path, results
+                rl.cursor = 0 if results else None
         for m in msgs:
             self._send(dest, *m)
-        with self._lock:
-            rl = self._client_list(req)
-            if rl is None:
-                return  # a client with no list: its answer went to it alone
-            rl.query, rl.results = q.path, results
-            rl.cursor = 0 if results else None
+        if rl is None:
+            return  # a client with no list: its answer went to it alone
         subs = self._followers(rl.name)
         for sub, slots in subs.items():
             if sub != dest:
