@@ -314,8 +314,10 @@ def test_no_results_says_so(tmp_path, stand_in):
 
 
 def test_unreadable_answer_says_so(tmp_path):
-    settings = {"command": [sys.executable, "-c", "import sys; open(sys.argv[-2], 'w').write('hello')"],
-                "temp_dir": str(tmp_path)}
+    code = ("import sys; a = sys.argv; "
+            "a[1] == 'similar' and open(a[a.index('--output') + 1], 'w').write('hello')")
+    settings = {"command": [sys.executable, "-c", code], "temp_dir": str(tmp_path),
+                "report_selection": False}
     record = run_reaper(tmp_path, {"settings": settings,
                                    "item": {"track": 1, "take": {"file": "/a.wav"}},
                                    "steps": [{"when": "understands", "close": True}]})
