@@ -304,7 +304,9 @@ local function temp_path(settings)
     dir = (reaper.GetOS and reaper.GetOS():match('Win')) and reaper.GetResourcePath() or '/tmp'
   end
   dir = dir:gsub('[/\\]$', '')
-  return string.format('%s/soundalike-reaper-%d-%d.json', dir, os.time(), math.random(1, 1e9))
+  -- unique per query: REAPER 6's Lua 5.3 does not seed math.random, so the clock counts too
+  return string.format('%s/soundalike-reaper-%d-%d-%d.json', dir, os.time(),
+      math.floor((reaper.time_precise() % 1e6) * 1000), math.random(1, 1000000000))
 end
 
 local function read_file(path)

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent / "reaper"
 FAKE = HERE / "fake_reaper.lua"
 JSON_DRIVER = HERE / "json_driver.lua"
 STAND_IN = HERE / "stand_in_soundalike.py"
-LUA = shutil.which("lua5.4") or shutil.which("lua")
+LUA = os.environ.get("SOUNDALIKE_TEST_LUA") or shutil.which("lua5.4") or shutil.which("lua")
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed")
 
