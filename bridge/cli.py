@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import sys
+from contextlib import redirect_stdout as _redirect_stdout
+from io import StringIO as _StringOut
 from typing import Sequence
 
 from .errors import UserError
@@ -37,6 +39,16 @@ def _bounded(convert, low: float, high: float, *, what: str, outside: str):
 _positive_int = _bounded(int, 1, float("inf"), what="a whole number", outside="must be at least 1")
 _seconds = _bounded(float, 0.0, 60.0, what="a number of seconds", outside="must be 0 to 60 seconds")
 _port = _bounded(int, 0, 65535, what="a port number", outside="not a port number")
+
+
+def _list_name(text: str) -> str:
+    """A result list's name (docs/osc.md, "Result lists"); "" for none."""
+    import re
+
+    if text and not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", text):
+        raise argparse.ArgumentTypeError(
+            f"not a list name: {text!r} (1 to 32 letters, digits, _ - .)")
+    return text
 
 
 def _weight(text: str) -> tuple[str, float]:
@@ -72,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="ASPECT=W", help="weight of an aspect (repeatable)")
     p.add_argument("--local", action="store_true",
                    help="never ask a running daemon; work in this process")
+    p.add_argument("--list", dest="list_name", default="", metavar="NAME", type=_list_name,
+                   help="answer in the daemon's result list NAME (e.g. daw: TouchOSC and the "
+                        "Max device show them); default: none, no one else's list changes")
+    p.add_argument("--output", metavar="OUT",
+                   help="write the --json lines to OUT (atomically, when done) instead of "
+                        "standard output; a failure writes {\"error\": message}")
+
+    # `soundalike select`: tell the daemon what the DAW has selected (the REAPER script does)
+    p = sub.add_parser("select", parents=[common],
+                       help="tell the running daemon which file the DAW has selected")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the selected file")
+    p.add_argument("--clear", action="store_true", help="clear the selection instead")
+    p.add_argument("--list", dest="list_name", default="daw", metavar="NAME", type=_list_name,
+                   help="the result list to select in (default daw)")
 
     p = sub.add_parser("train", parents=[common], help="train the encoder on your samples")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
@@ -193,6 +219,36 @@ def cmd_index(args) -> int:
 
 
 def cmd_similar(args) -> int:
+    if not args.output:
+        return _similar(args)
+    args.json = True
+    out = _StringOut()
+    try:
+        with _redirect_stdout(out):
+            status = _similar(args)
+    except Exception as exc:
+        _write_atomically(args.output, json.dumps({"error": _error_text(exc)},
+                                                  ensure_ascii=False) + "\n")
+        raise
+    _write_atomically(args.output, out.getvalue())
+    return status
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, UserError):
+        return str(exc)
+    return _message(exc) if isinstance(exc, OSError) else (str(exc) or type(exc).__name__)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees all of it or nothing."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _similar(args) -> int:
     weights = dict(args.weight)
     queries = [os.path.abspath(f) for f in args.files]
     answers = None
@@ -200,7 +256,7 @@ def cmd_similar(args) -> int:
         from .client import ask_daemon
 
         answers = ask_daemon(queries, args.count, data_dir_arg=args.data_dir, mode=args.mode,
-                             weights=weights)
+                             weights=weights, list_name=args.list_name)
     if answers is None:
         lib = _library(args)
         try:
@@ -220,6 +276,21 @@ def cmd_similar(args) -> int:
             print(q)
             for rank, (p, s) in enumerate(results, 1):
                 print(f"  {rank:3d}  {s:.3f}  {p}")
+    return EXIT_OK
+
+
+def cmd_select(args) -> int:
+    from .client import select_in_daemon
+
+    if args.clear == bool(args.file):
+        raise UserError("give the selected FILE, or --clear")
+    path = ""
+    if args.file:
+        path = os.path.abspath(args.file)
+        if not os.path.isfile(path):
+            raise UserError(f"no such file: {path}")
+    selected = select_in_daemon(path, data_dir_arg=args.data_dir, list_name=args.list_name)
+    print(f"selected {selected}" if selected else "selection cleared")
     return EXIT_OK
 
 
@@ -341,7 +412,7 @@ def cmd_service(args) -> int:
     return service_command(args)
 
 
-COMMANDS = {"index": cmd_index, "similar": cmd_similar, "train": cmd_train,
+COMMANDS = {"index": cmd_index, "similar": cmd_similar, "select": cmd_select, "train": cmd_train,
             "status": cmd_status, "serve": cmd_serve, "service": cmd_service,
             "evaluate": cmd_evaluate}
 

@@ -234,15 +234,21 @@ def connect(data_dir_arg=None, *, timeout: float = PING_TIMEOUT) -> DaemonConnec
 
 
 def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
-               weights=None) -> list[tuple[str, list[tuple[str, float]]]] | None:
+               weights=None, list_name: str = ""
+               ) -> list[tuple[str, list[tuple[str, float]]]] | None:
     """``[(query, [(path, score), ...]), ...]`` from a running daemon, or None when there is
-    none (or it could not answer: busy, lost datagrams, more than 100 results asked)."""
+    none (or it could not answer: busy, lost datagrams, more than 100 results asked).
+
+    ``list_name``: the result list the queries are answered in (docs/osc.md, "Result lists");
+    ``""`` (the default): none, so that they touch no other client's results or cursor."""
     if count > DAEMON_MAX_COUNT:
         return None
     conn = connect(data_dir_arg)
     if conn is None:
         return None
     with conn:
+        if list_name != "daw":
+            conn.send(f"{P}/list", list_name)
         answers = []
         for q in queries:
             results = conn.similar(q, count, mode=mode, weights=weights or None)
@@ -250,6 +256,34 @@ def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=No
                 return None
             answers.append((q, results))
         return answers
+
+
+def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
+                     timeout: float = 2.0) -> str:
+    """Tell the running daemon that ``path`` is the DAW's selection (``""`` clears it), in
+    result list ``list_name``; returns the path the daemon selected.
+
+    Raises UserError when no daemon runs, it does not answer, or it refuses."""
+    conn = connect(data_dir_arg)
+    if conn is None:
+        raise UserError("no Soundalike daemon is running for this data folder "
+                        "(start it with `soundalike serve`)")
+    with conn:
+        if list_name != "daw":
+            conn.send(f"{P}/list", list_name)
+        conn.send(f"{P}/select", path)
+
+        def answer(m: Message) -> bool:
+            if m.address == f"{P}/error":
+                return m.args[:1] in ((f"{P}/select",), (f"{P}/list",))
+            return m.address == f"{P}/selected" and m.tags == "s"
+
+        m = conn.wait(answer, timeout)
+    if m is None:
+        raise UserError("the Soundalike daemon did not answer")
+    if m.address == f"{P}/error":
+        raise UserError(str(m.args[1]) if len(m.args) > 1 else "the daemon refused")
+    return str(m.args[0])
 
 
 def daemon_status(*, data_dir_arg=None) -> dict | None:

@@ -1,8 +1,8 @@
 """The OSC handlers: decode and check arguments, call the backend, reply.  Thin on purpose.
 
-``Handlers`` also holds the little protocol state the extension needs: the DAW's current
-selection, the last results and the cursor over them, subscribers, and reply ports registered
-with ``/soundalike/reply_to``.  It never touches a socket: it is given a ``send(dest, address,
+``Handlers`` also holds the little protocol state the extension needs: the result lists (each
+a selection, the last results and the cursor over them; see :class:`ResultList`), which list
+each client uses, subscribers, and reply ports registered with ``/soundalike/reply_to``.  It never touches a socket: it is given a ``send(dest, address,
 *args)`` function, so the tests can drive it without the network.
 """
 from __future__ import annotations
@@ -11,13 +11,15 @@ import logging
 import math
 import os
 import threading
+import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from engine import QueryError
 
-from .routes import DEFAULT_COUNT, MAX_COUNT, MAX_SLOTS, MAX_SUBSCRIBERS, PREFIX, Route
+from .routes import (DEFAULT_COUNT, DEFAULT_LIST, MAX_COUNT, MAX_LISTS, MAX_SLOTS,
+                     MAX_SUBSCRIBERS, PREFIX, Route)
 
 Dest = tuple  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
 Send = Callable[..., None]
@@ -26,6 +28,9 @@ Send = Callable[..., None]
 MAX_REPLY_PORTS = 1024
 
 ERROR = f"{PREFIX}/error"
+
+#: a result list's name: 1 to 32 letters, digits, ``_``, ``-`` or ``.``
+LIST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 class RequestError(Exception):
@@ -76,7 +81,19 @@ def _check_path(path: str) -> str:
 
 
 def _label(path: str) -> str:
-    return os.path.basename(path)
+    """A result as people see it: its folder and file name (``kicks/boom.wav``)."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    return "/".join(parts[-2:])
+
+
+@dataclass
+class ResultList:
+    """One client group's state: the selection, the last results and the cursor over them."""
+    name: str
+    selection: str | None = None
+    query: str | None = None
+    results: list = field(default_factory=list)
+    cursor: int | None = None  # index into results
 
 
 class Handlers:
@@ -93,10 +110,18 @@ class Handlers:
         self._lock = threading.RLock()
         self._reply_ports: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._subscribers: dict[Dest, int] = {}  # destination -> number of slots
-        self.selection: str | None = None
-        self._query: str | None = None
-        self._results: list = []
-        self._cursor: int | None = None  # index into _results
+        # result lists by name ("daw" always exists), least recently used first
+        self._lists: OrderedDict[str, ResultList] = OrderedDict(
+            [(DEFAULT_LIST, ResultList(DEFAULT_LIST))])
+        # the list each client (host, source port) uses; "" = none (answers to it only)
+        self._bindings: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._subscriber_lists: dict[Dest, str] = {}  # destination -> list it follows
+
+    @property
+    def selection(self) -> str | None:
+        """The DAW's selection (the "daw" list's)."""
+        with self._lock:
+            return self._lists[DEFAULT_LIST].selection
 
     # -- where things go ------------------------------------------------------------------
     def dest_for(self, sender: Dest) -> Dest:
@@ -121,11 +146,45 @@ class Handlers:
         with self._lock:
             return dict(self._subscribers)
 
-    def push(self, address: str, *args: Any, skip: Dest | None = None) -> None:
-        """Send to every subscriber (but ``skip``, who already got it as a reply)."""
-        for dest in self.subscribers():
+    def push(self, address: str, *args: Any, skip: Dest | None = None,
+             to_list: str | None = None) -> None:
+        """Send to every subscriber (but ``skip``, who already got it as a reply); with
+        ``to_list``, only to those that follow that result list."""
+        for dest in self._followers(to_list):
             if dest != skip:
                 self._send(dest, address, *args)
+
+    def _followers(self, name: str | None) -> dict[Dest, int]:
+        """Subscribers (destination -> slots), all of them or those following list ``name``."""
+        with self._lock:
+            return {d: n for d, n in self._subscribers.items()
+                    if name is None or self._subscriber_lists.get(d, DEFAULT_LIST) == name}
+
+    # -- result lists ---------------------------------------------------------------------
+    def _list(self, name: str) -> ResultList:
+        """The list called ``name``, made if need be (the lock is held)."""
+        rl = self._lists.get(name)
+        if rl is not None:
+            self._lists.move_to_end(name)
+            return rl
+        if len(self._lists) >= MAX_LISTS:
+            followed = set(self._subscriber_lists.values()) | {DEFAULT_LIST}
+            victim = next((n for n in self._lists if n not in followed), None)
+            if victim is None:
+                raise RequestError(f"too many result lists ({MAX_LISTS})")
+            del self._lists[victim]
+        rl = self._lists[name] = ResultList(name)
+        return rl
+
+    def list_name(self, sender: Dest) -> str:
+        """The list a client uses: the one it chose with /soundalike/list, else "daw"."""
+        with self._lock:
+            return self._bindings.get((sender[0], sender[1]), DEFAULT_LIST)
+
+    def _client_list(self, req: Request) -> ResultList | None:
+        """The request's list (None: the client keeps its results to itself).  Lock held."""
+        name = self._bindings.get((req.sender[0], req.sender[1]), DEFAULT_LIST)
+        return self._list(name) if name else None
 
     # -- dispatch -------------------------------------------------------------------------
     def handle(self, route: Route, req: Request, query: Query | None = None) -> None:
@@ -152,7 +211,8 @@ class Handlers:
         mode, weights = None, []
         if tags in ("", "i", "h"):
             with self._lock:
-                path = self.selection
+                rl = self._client_list(req)
+                path = rl.selection if rl is not None else None
             if path is None:
                 raise RequestError("no selection: send /soundalike/select ,s path first "
                                    "(or give a path)")
@@ -196,12 +256,16 @@ class Handlers:
                  for rank, r in enumerate(results, 1)]
         msgs.append((f"{PREFIX}/results/end", q.path, len(results)))
         dest = self.dest_for(req.sender)
+        with self._lock:  # kept before the answer goes out: a cursor request may follow it
+            rl = self._client_list(req)
+            if rl is not None:
+                rl.query, rl.results = q.path, results
+                rl.cursor = 0 if results else None
         for m in msgs:
             self._send(dest, *m)
-        with self._lock:
-            self._query, self._results = q.path, results
-            self._cursor = 0 if results else None
-            subs = dict(self._subscribers)
+        if rl is None:
+            return  # a client with no list: its answer went to it alone
+        subs = self._followers(rl.name)
         for sub, slots in subs.items():
             if sub != dest:
                 for m in msgs:
@@ -252,32 +316,63 @@ class Handlers:
         if path and not req.local and not self.backend.is_allowed_query(path):
             raise RequestError(f"not allowed: {path} is not in the library")
         with self._lock:
-            self.selection = path or None
+            rl = self._client_list(req)
+            if rl is None:
+                raise RequestError("this client uses no result list (/soundalike/list \"\"): "
+                                   "choose one to select in")
+            rl.selection = path or None
         dest = self.reply(req, f"{PREFIX}/selected", path)
-        self.push(f"{PREFIX}/selected", path, skip=dest)
+        self.push(f"{PREFIX}/selected", path, skip=dest, to_list=rl.name)
 
     def selection_get(self, route: Route, req: Request) -> None:
         if req.tags:
             raise wrong(route, req)
         with self._lock:
-            path = self.selection or ""
+            rl = self._client_list(req)
+            path = (rl.selection if rl is not None else None) or ""
         self.reply(req, f"{PREFIX}/selected", path)
+
+    def list_choose(self, route: Route, req: Request) -> None:
+        """/soundalike/list ,s name: this client's later requests use that list."""
+        if req.tags not in ("", "s"):
+            raise wrong(route, req)
+        key = (req.sender[0], req.sender[1])
+        if req.tags:
+            name = req.args[0]
+            if name and not LIST_NAME.fullmatch(name):
+                raise RequestError(f"bad list name: {name!r} (1 to 32 letters, digits, _ - .)")
+            with self._lock:
+                if name:
+                    self._list(name)
+                if name == DEFAULT_LIST:
+                    self._bindings.pop(key, None)
+                else:
+                    self._bindings[key] = name
+                    self._bindings.move_to_end(key)
+                    while len(self._bindings) > MAX_REPLY_PORTS:
+                        self._bindings.popitem(last=False)
+        self.reply(req, f"{PREFIX}/list", self.list_name(req.sender))
 
     # -- subscriptions --------------------------------------------------------------------
     def subscribe(self, route: Route, req: Request) -> None:
-        if req.tags not in ("i", "ii"):
+        if req.tags not in ("i", "ii", "iis"):
             raise wrong(route, req)
         port = _port(req.args[0])
         slots = req.args[1] if len(req.args) > 1 else 0
         if not 0 <= slots <= MAX_SLOTS:
             raise RequestError(f"slots out of range: {slots} (0..{MAX_SLOTS})")
+        name = req.args[2] if len(req.args) > 2 else (self.list_name(req.sender) or DEFAULT_LIST)
+        if not LIST_NAME.fullmatch(name):
+            raise RequestError(f"bad list name: {name!r} (1 to 32 letters, digits, _ - .)")
         dest = (req.sender[0], port) + tuple(req.sender[2:])
         with self._lock:
             if dest not in self._subscribers and \
                     len(self._subscribers) >= self.max_subscribers:
                 raise RequestError(f"too many subscribers ({self.max_subscribers})")
+            rl = self._list(name)
             self._subscribers[dest] = slots
-            results, cursor = list(self._results), self._cursor
+            self._subscriber_lists[dest] = name
+            results, cursor = list(rl.results), rl.cursor
         self.reply(req, f"{PREFIX}/subscribed", port, slots)
         # bring the new subscriber up to date: its labels and the cursor
         self._send_slots(dest, slots, results)
@@ -290,6 +385,7 @@ class Handlers:
         port = _port(req.args[0])
         dest = (req.sender[0], port) + tuple(req.sender[2:])
         with self._lock:
+            self._subscriber_lists.pop(dest, None)
             if self._subscribers.pop(dest, None) is None:
                 raise RequestError(f"not subscribed: port {port}")
         self.reply(req, f"{PREFIX}/unsubscribed", port)
@@ -300,16 +396,22 @@ class Handlers:
         r = results[index]
         return (f"{PREFIX}/cursor", index + 1, r.path, float(r.score))
 
+    def _results_of(self, req: Request) -> ResultList:
+        """The request's list, which must hold results (lock held)."""
+        rl = self._client_list(req)
+        if rl is None or rl.query is None:
+            raise RequestError("no results yet: query with /soundalike/similar first")
+        if not rl.results:
+            raise RequestError(f"the last query found nothing: {rl.query}")
+        return rl
+
     def _move(self, req: Request, to: Callable[[int, int], int]) -> None:
         with self._lock:
-            if self._query is None:
-                raise RequestError("no results yet: query with /soundalike/similar first")
-            if not self._results:
-                raise RequestError(f"the last query found nothing: {self._query}")
-            self._cursor = to(self._cursor or 0, len(self._results))
-            msg = self._cursor_message(self._cursor, self._results)
+            rl = self._results_of(req)
+            rl.cursor = to(rl.cursor or 0, len(rl.results))
+            msg = self._cursor_message(rl.cursor, rl.results)
         dest = self.reply(req, *msg)
-        self.push(*msg, skip=dest)
+        self.push(*msg, skip=dest, to_list=rl.name)
 
     def _trigger(self, route: Route, req: Request) -> bool:
         """No argument, or one number (a controller button: 0 = released, ignored)."""
@@ -346,11 +448,8 @@ class Handlers:
         if req.tags:
             raise wrong(route, req)
         with self._lock:
-            if self._query is None:
-                raise RequestError("no results yet: query with /soundalike/similar first")
-            if not self._results:
-                raise RequestError(f"the last query found nothing: {self._query}")
-            msg = self._cursor_message(self._cursor or 0, self._results)
+            rl = self._results_of(req)
+            msg = self._cursor_message(rl.cursor or 0, rl.results)
         self.reply(req, *msg)
 
     # -- the library ----------------------------------------------------------------------

@@ -24,6 +24,10 @@ DEFAULT_COUNT = 10
 MAX_SLOTS = MAX_COUNT
 #: the cap on subscribers (a subscription lasts until /soundalike/unsubscribe or restart)
 MAX_SUBSCRIBERS = 32
+#: the result list that the DAW's selection, its companions and controllers share by default
+DEFAULT_LIST = "daw"
+#: the cap on result lists kept (the least recently used one nobody follows is forgotten)
+MAX_LISTS = 64
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,10 @@ ROUTES: dict[str, Route] = {r.address: r for r in [
     Route(f"{PREFIX}/reply_to", "reply_to", "inline", ",i port (0 forgets it)"),
     Route(f"{PREFIX}/select", "select", "inline", ",s path (\"\" clears the selection)"),
     Route(f"{PREFIX}/selection", "selection_get", "inline", "no arguments"),
-    Route(f"{PREFIX}/subscribe", "subscribe", "inline", ",i port or ,ii port slots"),
+    Route(f"{PREFIX}/list", "list_choose", "inline",
+          "no arguments or ,s name (\"\" for none: answers to this client only)"),
+    Route(f"{PREFIX}/subscribe", "subscribe", "inline",
+          ",i port, ,ii port slots or ,iis port slots list"),
     Route(f"{PREFIX}/unsubscribe", "unsubscribe", "inline", ",i port"),
     Route(f"{PREFIX}/cursor/next", "cursor_next", "inline",
           "no arguments or one number (0 is ignored: a button release)"),

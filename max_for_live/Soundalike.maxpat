@@ -78,7 +78,7 @@
      "id": "obj-3",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 6,
+     "numoutlets": 7,
      "patching_rect": [
       20.0,
       330.0,
@@ -86,6 +86,7 @@
       22.0
      ],
      "outlettype": [
+      "",
       "",
       "",
       "",
@@ -1163,6 +1164,197 @@
      ],
      "text": "plugout~"
     }
+   },
+   {
+    "box": {
+     "id": "obj-48",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 6,
+     "patching_rect": [
+      160.0,
+      440.0,
+      60.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "int",
+      "float",
+      "float",
+      "",
+      ""
+     ],
+     "text": "sfinfo~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-49",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      160.0,
+      470.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "int"
+     ],
+     "text": "== 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-50",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      110.0,
+      500.0,
+      45.0,
+      22.0
+     ],
+     "outlettype": [
+      "signal"
+     ],
+     "text": "*~ 0.",
+     "comment": "mono cross-feed: a one-channel file's only channel also goes right"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-51",
+     "maxclass": "live.toggle",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      500.0,
+      180.0,
+      15.0,
+      15.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      4.0,
+      116.0,
+      15.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "varname": "Swap",
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Swap",
+       "parameter_shortname": "Swap",
+       "parameter_type": 2,
+       "parameter_enum": [
+        "off",
+        "on"
+       ],
+       "parameter_mmax": 1,
+       "parameter_initial_enable": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_invisible": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-52",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      520.0,
+      180.0,
+      120.0,
+      20.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      22.0,
+      114.0,
+      150.0,
+      18.0
+     ],
+     "text": "Swap: Prev/Next in Simpler"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-53",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      500.0,
+      210.0,
+      90.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend swap"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-54",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      620.0,
+      100.0,
+      60.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176.0,
+      113.0,
+      60.0,
+      20.0
+     ],
+     "mode": 0,
+     "text": "Original",
+     "texton": "Original",
+     "parameter_enable": 0,
+     "varname": "btn_original"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-55",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      620.0,
+      130.0,
+      60.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "original"
+    }
    }
   ],
   "lines": [
@@ -1691,6 +1883,114 @@
      "destination": [
       "obj-47",
       1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-3",
+      6
+     ],
+     "destination": [
+      "obj-48",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-48",
+      0
+     ],
+     "destination": [
+      "obj-49",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-49",
+      0
+     ],
+     "destination": [
+      "obj-50",
+      1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-42",
+      0
+     ],
+     "destination": [
+      "obj-50",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-50",
+      0
+     ],
+     "destination": [
+      "obj-45",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-51",
+      0
+     ],
+     "destination": [
+      "obj-53",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-53",
+      0
+     ],
+     "destination": [
+      "obj-3",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-54",
+      0
+     ],
+     "destination": [
+      "obj-55",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-55",
+      0
+     ],
+     "destination": [
+      "obj-3",
+      0
      ]
     }
    }

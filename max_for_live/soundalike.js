@@ -2,7 +2,12 @@
 //
 // ES5 only: Max's [js] object runs an ES5 engine (no let/const, arrow functions, classes or
 // template strings). Every message this object sends leaves through one of the outlets below;
-// the patcher wires them to [udpsend], [udpreceive], [umenu], [sfplay~] and two comments.
+// the patcher wires them to [udpsend], [udpreceive], [umenu], [sfplay~], two comments and
+// [sfinfo~] (whose channel count feeds a mono file's one channel to both ears).
+//
+// Hot-swap: with Swap on and a Simpler (or a Drum Rack whose selected pad holds a Simpler)
+// selected, Prev/Next replace Simpler's sample with the previous/next sample similar to the
+// one it had when swapping began; Original puts that one back.
 //
 // Rules of the Live API followed here:
 // - no LiveAPI object is created before [live.thisdevice] has banged (its bang is the "init"
@@ -14,7 +19,7 @@
 
 autowatch = 0;
 inlets = 1;
-outlets = 6;
+outlets = 7;
 
 var OUT_OSC = 0;       // -> [udpsend host port]: OSC messages, and "host h" / "port n"
 var OUT_RECEIVER = 1;  // -> [udpreceive port]: "port n"
@@ -22,8 +27,15 @@ var OUT_MENU = 2;      // -> [umenu]: "clear", "append label", "set index"
 var OUT_PLAYER = 3;    // -> [sfplay~ 2]: "open path", 1 (play), 0 (stop)
 var OUT_STATUS = 4;    // -> [comment] status line: "set words..."
 var OUT_SELECTED = 5;  // -> [comment] selected clip: "set words..."
+var OUT_INFO = 6;      // -> [sfinfo~]: "open path" (its channel count sets the mono cross-feed)
 
 var SIMPLER_CLASS = "OriginalSimpler";
+var DRUM_RACK_CLASS = "DrumGroupDevice";
+// What [sfplay~] plays in Max 8 and later (Live 11 and 12 bundle Max 8 or 9): AIFF, WAVE,
+// MP3, OGG, FLAC, M4A, CAF and Wave64. Other files (Opus, ...) are not previewed; Load still
+// loads them, and Live plays what it can.
+var PLAYABLE = {wav: 1, wave: 1, aif: 1, aiff: 1, aifc: 1, mp3: 1, ogg: 1, oga: 1, flac: 1,
+                m4a: 1, caf: 1, w64: 1};
 
 var config = {
     host: "127.0.0.1",   // where the daemon runs
@@ -31,7 +43,8 @@ var config = {
     replyPort: 9001,     // where this device listens for replies and pushes
     count: 10,           // results per query
     auto: 1,             // query as soon as an audio clip is selected
-    audition: 1          // preview the result the cursor lands on
+    audition: 1,         // preview the result the cursor lands on
+    swap: 0              // Prev/Next replace the selected Simpler's sample (hot-swap)
 };
 
 var state = {
@@ -40,7 +53,9 @@ var state = {
     results: [],         // [{rank, path, score}], best first
     pending: null,       // results being received: {query, count, items}
     cursor: -1,          // index into results, -1 for none
-    lastQuery: null
+    lastQuery: null,
+    resultsQuery: null,  // the query the shown results answer
+    swap: null           // hot-swap: {deviceId, original, current, index, step}
 };
 
 var self = this;             // the jsthis object, for Tasks
@@ -103,6 +118,23 @@ function idFromNotification(args) {
 function basename(path) {
     var parts = String(path).split(/[\/\\]/);
     return parts[parts.length - 1];
+}
+
+function label(path) {
+    // A result as people see it: its folder and file name (the last two parts of the path).
+    var parts = String(path).split(/[\/\\]/);
+    var kept = [];
+    for (var i = 0; i < parts.length; i++) {
+        if (parts[i]) {
+            kept.push(parts[i]);
+        }
+    }
+    return kept.slice(-2).join("/");
+}
+
+function extension(path) {
+    var match = /\.([A-Za-z0-9]+)$/.exec(basename(path));
+    return match ? match[1].toLowerCase() : "";
 }
 
 function maxPath(path) {
@@ -237,6 +269,9 @@ function pick(index) {
 }
 
 function next() {
+    if (config.swap && swapStep(1)) {
+        return;
+    }
     if (!state.results.length) {
         status("No results yet");
         return;
@@ -245,11 +280,37 @@ function next() {
 }
 
 function prev() {
+    if (config.swap && swapStep(-1)) {
+        return;
+    }
     if (!state.results.length) {
         status("No results yet");
         return;
     }
     pick(Math.max(state.cursor - 1, 0));
+}
+
+function swap(v) {
+    config.swap = toNumber(v) ? 1 : 0;
+    if (!config.swap) {
+        state.swap = null;
+    }
+}
+
+function original() {
+    // Put back the sample Simpler had when swapping began.
+    var session = state.swap;
+    if (!session) {
+        status("Nothing to undo: swap first (Swap on, then Prev/Next)");
+        return;
+    }
+    var device = new LiveAPI("id " + session.deviceId);
+    if (!isValid(device) || !replaceSample(device, session.original)) {
+        return;
+    }
+    session.index = -1;
+    session.current = session.original;
+    status("Back to the original: " + label(session.original));
 }
 
 function play() {
@@ -280,9 +341,11 @@ function load() {
         status("Select a track to load into");
         return;
     }
-    var device = new LiveAPI("live_set view selected_track view selected_device");
-    if (isValid(device) && toText(device.get("class_name")) === SIMPLER_CLASS) {
-        loadIntoSimpler(device, item);
+    var simpler = selectedSimpler();
+    if (simpler.device) {
+        loadIntoSimpler(simpler.device, item);
+    } else if (simpler.problem) {
+        status(simpler.problem);
     } else {
         loadIntoClipSlot(track, item);
     }
@@ -347,7 +410,7 @@ function selectionChanged(id) {
         return;
     }
     state.clipPath = path;
-    outlet(OUT_SELECTED, ["set"].concat(words(basename(path))));
+    outlet(OUT_SELECTED, ["set"].concat(words(label(path))));
     send(["/soundalike/select", path]);
     if (config.auto) {
         query(path);
@@ -370,7 +433,7 @@ function query(path) {
     register();
     state.lastQuery = path;
     send(["/soundalike/similar", path, config.count]);
-    status("Searching for samples like " + basename(path));
+    status("Searching for samples like " + label(path));
 }
 
 function receive(address, args) {
@@ -408,18 +471,27 @@ function finishResults(queryPath) {
         }
     }
     state.results = results;
+    state.resultsQuery = queryPath || pending.query;
     state.cursor = results.length ? 0 : -1;
     outlet(OUT_MENU, "clear");
     for (var j = 0; j < results.length; j++) {
-        outlet(OUT_MENU, "append", basename(results[j].path) + "  " + scoreText(results[j].score));
+        outlet(OUT_MENU, "append", label(results[j].path) + "  " + scoreText(results[j].score));
     }
-    var name = basename(queryPath || pending.query || "");
+    var name = label(queryPath || pending.query || "");
     if (!results.length) {
         status("No similar samples found for " + name);
         return;
     }
     outlet(OUT_MENU, "set", 0);
     status(results.length + " samples like " + name);
+    var session = state.swap;
+    if (session && session.step && (queryPath || pending.query) === session.original) {
+        var step = session.step;
+        session.step = 0;
+        if (step > 0) {
+            swapTo(0);
+        }
+    }
 }
 
 function followCursor(rank, path) {
@@ -437,6 +509,10 @@ function followCursor(rank, path) {
     if (index < 0 || index === state.cursor) {
         return;  // a cursor on results this device does not show, or where it already is
     }
+    if (swapping()) {
+        swapTo(index);  // a controller's Prev/Next swaps too
+        return;
+    }
     moveCursor(index, config.audition);
 }
 
@@ -444,7 +520,7 @@ function moveCursor(index, withPreview) {
     state.cursor = index;
     outlet(OUT_MENU, "set", index);
     var item = state.results[index];
-    status(item.rank + ". " + basename(item.path) + "  " + scoreText(item.score));
+    status(item.rank + ". " + label(item.path) + "  " + scoreText(item.score));
     if (withPreview) {
         preview(item);
     }
@@ -458,6 +534,15 @@ function currentItem() {
 }
 
 function preview(item) {
+    var ext = extension(item.path);
+    if (!PLAYABLE[ext]) {
+        outlet(OUT_PLAYER, 0);
+        status("Max cannot preview ." + ext + " files: Load " + label(item.path) + " to hear it in Live");
+        return;
+    }
+    // [sfinfo~] first: its channel count switches the cross-feed that puts a mono file's one
+    // channel in both ears, before [sfplay~] starts.
+    outlet(OUT_INFO, "open", maxPath(item.path));
     outlet(OUT_PLAYER, "open", maxPath(item.path));
     outlet(OUT_PLAYER, 1);
 }
@@ -465,23 +550,131 @@ function preview(item) {
 // ---------------------------------------------------------------- loading into the Live set
 
 function loadIntoSimpler(device, item) {
-    var name = basename(item.path);
+    if (replaceSample(device, item.path)) {
+        status("Loaded " + label(item.path) + " into Simpler");
+    }
+}
+
+function sampleOf(device) {
+    // The file Simpler plays, or "" (the sample is a child: live_set ... devices N sample).
+    var ids = idsOf(device.get("sample"));
+    if (!ids.length || !ids[0]) {
+        return "";
+    }
+    return toText(new LiveAPI("id " + ids[0]).get("file_path"));
+}
+
+function replaceSample(device, path) {
+    // SimplerDevice.replace_sample (Live 12); true when Simpler now plays path, else says why.
+    var name = label(path);
     if (!offers(device, "replace_sample")) {
         status("This Live version cannot replace Simpler's sample from Max for Live: drag " + name + " onto Simpler by hand");
-        return;
+        return false;
     }
-    device.call("replace_sample", item.path);
+    device.call("replace_sample", path);
     // A LOM call that declines returns nothing: look at the sample to know.
-    var sample = new LiveAPI(device.unquotedpath + " sample");
-    if (!isValid(sample) || maxPath(toText(sample.get("file_path"))) !== maxPath(item.path)) {
+    if (maxPath(sampleOf(device)) !== maxPath(path)) {
         status("Live did not load " + name + " into Simpler (see the Max window): drag it in by hand");
+        return false;
+    }
+    return true;
+}
+
+function selectedSimpler() {
+    // {device} for the selected track's selected Simpler, or the Simpler on the selected pad of
+    // its selected Drum Rack; {problem} when a Drum Rack's pad has none; {} otherwise.
+    var device = new LiveAPI("live_set view selected_track view selected_device");
+    if (!isValid(device)) {
+        return {};
+    }
+    var kind = toText(device.get("class_name"));
+    if (kind === SIMPLER_CLASS) {
+        return {device: device};
+    }
+    if (kind !== DRUM_RACK_CLASS) {
+        return {};
+    }
+    var pad = new LiveAPI("live_set view selected_track view selected_device view selected_drum_pad");
+    if (!isValid(pad)) {
+        return {problem: "Select a Drum Rack pad"};
+    }
+    var padName = toText(pad.get("name"));
+    var chains = idsOf(pad.get("chains"));
+    for (var i = 0; i < chains.length; i++) {
+        var devices = idsOf(new LiveAPI("id " + chains[i]).get("devices"));
+        for (var j = 0; j < devices.length; j++) {
+            var inner = new LiveAPI("id " + devices[j]);
+            if (toText(inner.get("class_name")) === SIMPLER_CLASS) {
+                return {device: inner, pad: padName};
+            }
+        }
+    }
+    return {problem: "Pad " + padName + " has no Simpler: drop a sample on it first"};
+}
+
+// ---------------------------------------------------------------- hot-swap
+
+function swapping() {
+    return config.swap && state.swap && state.resultsQuery === state.swap.original && state.results.length;
+}
+
+function swapStep(step) {
+    // Prev/Next with Swap on. Returns false when there is no Simpler to swap in (Prev/Next then
+    // move through the results as usual).
+    var target = selectedSimpler();
+    if (!target.device) {
+        if (target.problem) {
+            status(target.problem);
+            return true;
+        }
+        return false;
+    }
+    var id = Number(target.device.id);
+    var current = sampleOf(target.device);
+    var session = state.swap;
+    if (!session || session.deviceId !== id || maxPath(current) !== maxPath(session.current)) {
+        // a new target, or its sample changed by hand: swap around what it plays now
+        if (!current) {
+            status("This Simpler has no sample to swap from");
+            return true;
+        }
+        session = state.swap = {deviceId: id, original: current, current: current, index: -1, step: 0};
+    }
+    if (state.resultsQuery !== session.original || !state.results.length) {
+        session.step = step;
+        query(session.original);
+        status("Looking for samples like " + label(session.original) + " to swap in");
+        return true;
+    }
+    var index = Math.max(-1, Math.min(session.index + step, state.results.length - 1));
+    if (index < 0 && session.index < 0) {
+        status("This is the original: " + label(session.original));
+    } else if (index === session.index) {
+        status("That was the last result: " + label(state.results[index].path));
+    } else if (index < 0) {
+        original();
+    } else {
+        swapTo(index);
+    }
+    return true;
+}
+
+function swapTo(index) {
+    var session = state.swap;
+    var item = state.results[index];
+    var device = new LiveAPI("id " + session.deviceId);
+    if (!item || !isValid(device) || !replaceSample(device, item.path)) {
         return;
     }
-    status("Loaded " + name + " into Simpler");
+    session.index = index;
+    session.current = item.path;
+    moveCursor(index, false);
+    send(["/soundalike/cursor/pick", item.rank]);
+    status("Swapped in " + item.rank + ". " + label(item.path) + "  " + scoreText(item.score) + " (Original: " + label(session.original) + ")");
 }
 
 function loadIntoClipSlot(track, item) {
-    var name = basename(item.path);
+    var name = label(item.path);
     var trackName = toText(track.get("name"));
     if (toNumber(track.get("has_audio_input")) !== 1) {
         status(trackName + " is not an audio track: select an audio track, or a Simpler, to load into");

@@ -187,7 +187,7 @@ def test_subscription_cursor_and_slots(server, library_setup):
         for n in range(1, 5):
             m = sub.expect(f"{P}/slot/{n}")
             if n <= 3:
-                assert m.args[0] == os.path.basename(rows[n - 1][1])
+                assert m.args[0] == "/".join(rows[n - 1][1].split("/")[-2:])  # folder/name
                 assert m.args[1] == pytest.approx(rows[n - 1][2])
             else:
                 assert m.args == ("", 0.0)

@@ -1,10 +1,13 @@
 -- @description Soundalike: find samples similar to the selected item
--- @version 0.1.0
+-- @version 0.2.0
 -- @about
---   Asks Soundalike for the samples that sound most like the selected item's source file
---   (`soundalike similar --json`), shows them in a menu with their scores, and inserts the one
---   you click at the edit cursor on the selected track. Hold Shift while clicking to add it as a
---   new take of the selected item instead. See docs/daw.md.
+--   Asks Soundalike for the samples that sound most like the selected item's source file, in
+--   the background (`soundalike similar --output FILE`, polled with reaper.defer: REAPER stays
+--   usable meanwhile), and shows them in a browser window: Up/Down (or N/P) move and audition,
+--   Enter or a click on the highlighted row inserts it at the edit cursor on the selected track,
+--   with Shift as a new take of the item. While the window is open the selected item is
+--   reported to the daemon (`soundalike select FILE`), so TouchOSC and controllers follow
+--   REAPER. See docs/daw.md.
 
 --------------------------------------------------------------------------------------------
 -- Settings: edit these.
@@ -24,6 +27,17 @@ local SETTINGS = {
   -- Modifier that makes the click insert a new take of the selected item:
   -- 8 = Shift, 4 = Ctrl (Cmd on macOS), 16 = Alt (Option on macOS).
   take_modifier = 8,
+  -- The daemon's result list to answer in: nil keeps REAPER's results to itself; 'daw' shows
+  -- them on TouchOSC and controllers too (docs/osc.md, "Result lists").
+  list = nil,
+  -- Tell the daemon which item is selected (soundalike select), so TouchOSC's Find similar
+  -- and controllers follow REAPER. Needs a running daemon; harmless without one.
+  report_selection = true,
+  -- Audition: 'auto' (SWS's preview when installed, else the Media Explorer), 'sws',
+  -- 'explorer' or 'off'.
+  audition = 'auto',
+  -- Where the answer file goes (nil: the system's temporary folder).
+  temp_dir = nil,
 }
 --------------------------------------------------------------------------------------------
 
@@ -169,6 +183,7 @@ end
 
 M.json = json
 
+
 --------------------------------------------------------------------------------------------
 -- The steps, each testable on its own.
 --------------------------------------------------------------------------------------------
@@ -182,6 +197,14 @@ local function basename(path)
 end
 M.basename = basename
 
+-- A result as people see it: its folder and file name (the last two parts of the path).
+function M.label(path)
+  local parts = {}
+  for part in path:gmatch('[^/\\]+') do parts[#parts + 1] = part end
+  if #parts >= 2 then return parts[#parts - 1] .. '/' .. parts[#parts] end
+  return parts[1] or path
+end
+
 -- The file behind a take: section (and reversed) sources wrap their parent source.
 function M.take_file(take)
   local source = reaper.GetMediaItemTake_Source(take)
@@ -194,19 +217,23 @@ function M.take_file(take)
   if not source then return nil end
   local file = reaper.GetMediaSourceFileName(source, '')
   if file == nil or file == '' then return nil end
-  return file
+  return file, source
 end
 
--- One command line for ExecProcess: every argument in double quotes.
-function M.command_line(settings, file)
-  local args = {}
-  for _, a in ipairs(settings.command) do args[#args + 1] = a end
-  args[#args + 1] = 'similar'
-  args[#args + 1] = '--json'
-  args[#args + 1] = '-n'
-  args[#args + 1] = tostring(math.floor(settings.count))
-  for _, a in ipairs(settings.extra_args or {}) do args[#args + 1] = a end
-  args[#args + 1] = file
+-- The part of its file that the item plays: (offset, length) in seconds, or nil for all of
+-- it. Soundalike's queries work on whole files, so this is only shown, never sent.
+function M.take_region(item, take, source)
+  if not (reaper.GetMediaItemTakeInfo_Value and reaper.GetMediaItemInfo_Value) then return nil end
+  local offset = reaper.GetMediaItemTakeInfo_Value(take, 'D_STARTOFFS') or 0
+  local length = reaper.GetMediaItemInfo_Value(item, 'D_LENGTH') or 0
+  local total = source and reaper.GetMediaSourceLength and reaper.GetMediaSourceLength(source)
+  if offset > 0.001 or (total and length > 0 and length < total - 0.001) then
+    return offset, length
+  end
+  return nil
+end
+
+local function quote_all(args)
   local quoted = {}
   for i, a in ipairs(args) do
     if a:find('"', 1, true) then
@@ -217,20 +244,46 @@ function M.command_line(settings, file)
   return table.concat(quoted, ' ')
 end
 
--- ExecProcess returns the exit status, a newline, then the output.
-function M.split_exec_output(output)
-  local status, rest = output:match('^(%-?%d+)\r?\n(.*)$')
-  if not status then
-    status, rest = output:match('^(%-?%d+)$'), ''
+-- One command line for ExecProcess: every argument in double quotes.
+function M.command_line(settings, file, output)
+  local args = {}
+  for _, a in ipairs(settings.command) do args[#args + 1] = a end
+  args[#args + 1] = 'similar'
+  args[#args + 1] = '--json'
+  args[#args + 1] = '-n'
+  args[#args + 1] = tostring(math.floor(settings.count))
+  if settings.list and settings.list ~= '' then
+    args[#args + 1] = '--list'
+    args[#args + 1] = settings.list
   end
-  return tonumber(status), rest or ''
+  if output then
+    args[#args + 1] = '--output'
+    args[#args + 1] = output
+  end
+  for _, a in ipairs(settings.extra_args or {}) do args[#args + 1] = a end
+  args[#args + 1] = file
+  return quote_all(args)
 end
 
--- The first line of the output that is the JSON answer for a file.
+-- The command line that reports the selection: soundalike select FILE.
+function M.select_command_line(settings, file)
+  local args = {}
+  for _, a in ipairs(settings.command) do args[#args + 1] = a end
+  args[#args + 1] = 'select'
+  for _, a in ipairs(settings.extra_args or {}) do args[#args + 1] = a end
+  args[#args + 1] = file
+  return quote_all(args)
+end
+
+-- The answer: the first line of the output that is the JSON answer for a file, or an error.
+-- Returns results, query; or nil, message.
 function M.parse_results(output)
   for line in (output .. '\n'):gmatch('([^\r\n]*)\r?\n') do
     if line:match('^%s*{') then
       local ok, value = pcall(json.decode, line)
+      if ok and type(value) == 'table' and type(value.error) == 'string' then
+        return nil, value.error
+      end
       if ok and type(value) == 'table' and type(value.results) == 'table' then
         local results = {}
         for _, r in ipairs(value.results) do
@@ -245,61 +298,90 @@ function M.parse_results(output)
   return nil
 end
 
-local function last_line(text)
-  local last = ''
-  for line in text:gmatch('[^\r\n]+') do
-    if line:match('%S') then last = line end
+local function temp_path(settings)
+  local dir = settings.temp_dir or os.getenv('TMPDIR') or os.getenv('TEMP') or os.getenv('TMP')
+  if not dir or dir == '' then
+    dir = (reaper.GetOS and reaper.GetOS():match('Win')) and reaper.GetResourcePath() or '/tmp'
   end
-  return last
+  dir = dir:gsub('[/\\]$', '')
+  -- unique per query: REAPER 6's Lua 5.3 does not seed math.random, so the clock counts too
+  return string.format('%s/soundalike-reaper-%d-%d-%d.json', dir, os.time(),
+      math.floor((reaper.time_precise() % 1e6) * 1000), math.random(1, 1000000000))
 end
 
--- Ask Soundalike. Returns the results, or nil and a message for the user.
-function M.ask(settings, file)
-  local cmd, problem = M.command_line(settings, file)
+local function read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local text = f:read('a')
+  f:close()
+  return text
+end
+
+-- Start a query in the background. Returns a job table {output, deadline, file} or nil, message.
+function M.start_query(settings, file)
+  local output = temp_path(settings)
+  os.remove(output)
+  local cmd, problem = M.command_line(settings, file, output)
   if not cmd then return nil, problem end
-  local output = reaper.ExecProcess(cmd, settings.timeout_ms)
-  if output == nil then
+  -- timeout -1: ExecProcess starts the command and returns at once (REAPER 6 and later)
+  if reaper.ExecProcess(cmd, -1) == nil then
     return nil, 'Could not run Soundalike:\n' .. settings.command[1] ..
         '\n\nSet the absolute path of the soundalike command at the top of this script.'
   end
-  local status, text = M.split_exec_output(output)
-  if status ~= 0 then
-    local why = last_line(text)
-    if why == '' then why = 'it exited with status ' .. tostring(status) end
-    return nil, 'Soundalike could not answer:\n' .. why
-  end
-  local results = M.parse_results(text)
-  if not results then
-    return nil, 'Soundalike gave no answer that this script understands:\n' .. last_line(text)
-  end
-  return results
+  return { output = output, file = file, deadline = reaper.time_precise() + settings.timeout_ms / 1000 }
 end
 
--- The popup menu's text: one field per result, nothing else, so field i is result i.
-function M.menu_text(results)
-  local fields = {}
-  for i, r in ipairs(results) do
-    local name = basename(r.path):gsub('|', '/')
-    fields[i] = string.format('%d.  %s   %.2f', i, name, r.score)
+-- Look for the background query's answer: 'pending', or 'done' with results / 'failed' with a
+-- message.
+function M.poll_query(job)
+  local text = read_file(job.output)
+  if text == nil or text == '' then
+    if reaper.time_precise() > job.deadline then
+      return 'failed', 'Soundalike gave no answer in time. Is the command at the top of this ' ..
+          'script right? (' .. job.output .. ' never appeared.)'
+    end
+    return 'pending'
   end
-  return table.concat(fields, '|')
+  os.remove(job.output)
+  local results, why = M.parse_results(text)
+  if results then return 'done', results end
+  if why then return 'failed', 'Soundalike could not answer:\n' .. why end
+  return 'failed', 'Soundalike gave no answer that this script understands.'
 end
 
--- Show the menu at the mouse; returns the chosen index (0 for none) and the modifier keys.
-function M.choose(results)
-  local x, y = reaper.GetMousePosition()
-  gfx.init(TITLE, 0, 0, 0, x, y)
-  gfx.x, gfx.y = gfx.screentoclient(x, y)
-  local choice = gfx.showmenu(M.menu_text(results))
-  local modifiers
-  if reaper.JS_Mouse_GetState then
-    modifiers = reaper.JS_Mouse_GetState(4 | 8 | 16)
-  else
-    gfx.update()
-    modifiers = gfx.mouse_cap or 0
+-- Tell the daemon which file is selected, in the background (no daemon: nothing happens).
+function M.report_selection(settings, file)
+  local cmd = M.select_command_line(settings, file)
+  if cmd then reaper.ExecProcess(cmd, -1) end
+end
+
+-- Audition: SWS's preview API when present (REAPER with SWS 2.13+), else the Media Explorer.
+local preview = nil
+function M.audition(settings, path)
+  local how = settings.audition or 'auto'
+  if how == 'off' then return 'off' end
+  local sws = reaper.CF_CreatePreview and reaper.PCM_Source_CreateFromFile and reaper.CF_Preview_Play
+  if (how == 'auto' or how == 'sws') and sws then
+    M.stop_audition()
+    local source = reaper.PCM_Source_CreateFromFile(path)
+    if not source then return nil end
+    preview = { handle = reaper.CF_CreatePreview(source), source = source }
+    reaper.CF_Preview_Play(preview.handle)
+    return 'sws'
   end
-  gfx.quit()
-  return choice, modifiers
+  if (how == 'auto' or how == 'explorer') and reaper.OpenMediaExplorer then
+    reaper.OpenMediaExplorer(path, true)
+    return 'explorer'
+  end
+  return nil
+end
+
+function M.stop_audition()
+  if preview then
+    if reaper.CF_Preview_Stop then reaper.CF_Preview_Stop(preview.handle) end
+    if reaper.PCM_Source_Destroy then reaper.PCM_Source_Destroy(preview.source) end
+    preview = nil
+  end
 end
 
 -- Put the file in the project: at the edit cursor on the selected track (InsertMedia mode 0),
@@ -320,35 +402,199 @@ function M.insert(path, item, as_take)
   reaper.UpdateArrange()
 end
 
-function M.main(settings)
-  settings = settings or SETTINGS
+-- The selected item's audio file: item, take, file, source; or nil and why.
+function M.selected_file()
   local item = reaper.GetSelectedMediaItem(0, 0)
   if not item then
-    message('Select a media item first: Soundalike looks for samples similar to its sound.')
-    return
+    return nil, 'Select a media item first: Soundalike looks for samples similar to its sound.'
   end
   local take = reaper.GetActiveTake(item)
   if not take or reaper.TakeIsMIDI(take) then
-    message('The selected item has no audio take: select an item with an audio file.')
+    return nil, 'The selected item has no audio take: select an item with an audio file.'
+  end
+  local file, source = M.take_file(take)
+  if not file then return nil, 'The selected take has no source file on disk.' end
+  return item, take, file, source
+end
+
+--------------------------------------------------------------------------------------------
+-- The result browser: a gfx window, redrawn and read every defer cycle.
+--------------------------------------------------------------------------------------------
+local KEY = { up = 30064, down = 1685026670, enter = 13, escape = 27, space = 32 }
+M.KEY = KEY
+local ROW_H, TOP, LEFT, WIDTH = 20, 48, 8, 460
+
+local ui = { results = {}, cursor = 0, status = '', rows = {}, mouse_was_down = false }
+M.ui = ui
+
+local function take_modifier_held(settings)
+  local modifiers
+  if reaper.JS_Mouse_GetState then
+    modifiers = reaper.JS_Mouse_GetState(4 | 8 | 16)
+  else
+    modifiers = gfx.mouse_cap or 0
+  end
+  return (math.floor(modifiers) & settings.take_modifier) ~= 0
+end
+
+local function move(settings, index)
+  if #ui.results == 0 then return end
+  index = math.max(1, math.min(#ui.results, index))
+  ui.cursor = index
+  local r = ui.results[index]
+  local how = M.audition(settings, r.path)
+  ui.status = string.format('%d. %s  %.2f', index, M.label(r.path), r.score) ..
+      (how == nil and '  (this REAPER cannot preview: no SWS, no OpenMediaExplorer)' or '')
+end
+
+local function insert_current(settings)
+  local r = ui.results[ui.cursor]
+  if not r then return end
+  local item = ui.item
+  if reaper.ValidatePtr and not reaper.ValidatePtr(item, 'MediaItem*') then
+    item = reaper.GetSelectedMediaItem(0, 0)
+  end
+  local as_take = take_modifier_held(settings)
+  if as_take and not item then
+    ui.status = 'Select an item to add the take to'
     return
   end
-  local file = M.take_file(take)
-  if not file then
-    message('The selected take has no source file on disk.')
+  M.stop_audition()
+  M.insert(r.path, item, as_take)
+  ui.status = 'Inserted ' .. M.label(r.path) .. (as_take and ' as a take' or '')
+end
+
+local function draw()
+  gfx.set(0.12, 0.13, 0.16, 1)
+  gfx.rect(0, 0, gfx.w, gfx.h, 1)
+  gfx.set(0.9, 0.9, 0.9, 1)
+  gfx.x, gfx.y = LEFT, 6
+  gfx.drawstr(ui.header or '')
+  gfx.x, gfx.y = LEFT, 24
+  gfx.drawstr(ui.status or '')
+  ui.rows = {}
+  for i, r in ipairs(ui.results) do
+    local y = TOP + (i - 1) * ROW_H
+    ui.rows[i] = { x = LEFT, y = y, w = WIDTH, h = ROW_H }
+    if i == ui.cursor then
+      gfx.set(0.95, 0.55, 0.15, 1)
+      gfx.rect(LEFT - 4, y - 2, WIDTH, ROW_H, 1)
+      gfx.set(0.05, 0.05, 0.05, 1)
+    else
+      gfx.set(0.9, 0.9, 0.9, 1)
+    end
+    gfx.x, gfx.y = LEFT, y
+    gfx.drawstr(string.format('%2d.  %s', i, M.label(r.path)))
+    gfx.x = LEFT + WIDTH - 48
+    gfx.drawstr(string.format('%.2f', r.score))
+  end
+  gfx.set(0.6, 0.6, 0.6, 1)
+  gfx.x, gfx.y = LEFT, TOP + math.max(#ui.results, 1) * ROW_H + 8
+  gfx.drawstr('Up/Down or N/P: audition   Enter, or a click on the highlighted row: insert')
+  gfx.x, gfx.y = LEFT, gfx.y + ROW_H - 2
+  gfx.drawstr('Shift: as a new take   F: find again for the selected item   Esc: close')
+  gfx.update()
+end
+
+M.draw = draw
+
+local function row_at(x, y)
+  for i, r in ipairs(ui.rows) do
+    if x >= r.x - 4 and x < r.x - 4 + r.w and y >= r.y - 2 and y < r.y - 2 + r.h then return i end
+  end
+  return nil
+end
+
+local function start(settings)
+  local item, take, file, source = M.selected_file()
+  if not item then
+    ui.status = take
+    return false
+  end
+  local job, problem = M.start_query(settings, file)
+  if not job then
+    ui.status = problem
+    return false
+  end
+  ui.item, ui.job, ui.results, ui.cursor = item, job, {}, 0
+  ui.header = 'Like ' .. M.label(file)
+  local offset, length = M.take_region(item, take, source)
+  if offset then
+    ui.header = ui.header .. string.format('  (whole file; the item plays %.2f-%.2f s)',
+        offset, offset + length)
+  end
+  ui.status = 'Searching for samples like ' .. M.label(file) .. '...'
+  return true
+end
+
+-- One defer cycle: the query's answer, the selection, the keyboard and the mouse.
+function M.step(settings)
+  local char = gfx.getchar()
+  if char < 0 or char == KEY.escape then
+    M.stop_audition()
+    gfx.quit()
+    return false
+  end
+  if ui.job then
+    local state, value = M.poll_query(ui.job)
+    if state ~= 'pending' then
+      ui.job_file, ui.job = ui.job.file, nil
+      if state == 'done' then
+        ui.results = value
+        if #value == 0 then
+          ui.status = 'Soundalike found no samples similar to ' .. basename(ui.job_file) .. '.'
+        else
+          ui.header = ui.header .. ' - ' .. #value .. ' samples, best first'
+          move(settings, 1)
+        end
+      else
+        ui.status = value
+        message(value)
+      end
+    end
+  end
+  if settings.report_selection then
+    local _, _, file = M.selected_file()
+    if file and file ~= ui.reported then
+      ui.reported = file
+      M.report_selection(settings, file)
+    end
+  end
+  if char == KEY.down or char == string.byte('n') then move(settings, ui.cursor + 1)
+  elseif char == KEY.up or char == string.byte('p') then move(settings, ui.cursor - 1)
+  elseif char == KEY.space then move(settings, ui.cursor)
+  elseif char == KEY.enter then insert_current(settings)
+  elseif char == string.byte('f') then start(settings)
+  end
+  local down = ((gfx.mouse_cap or 0) & 1) == 1
+  if down and not ui.mouse_was_down then
+    local row = row_at(gfx.mouse_x, gfx.mouse_y)
+    if row and row == ui.cursor then insert_current(settings)
+    elseif row then move(settings, row) end
+  end
+  ui.mouse_was_down = down
+  draw()
+  return true
+end
+
+function M.main(settings)
+  settings = settings or SETTINGS
+  local item, why = M.selected_file()
+  if not item then
+    message(why)
     return
   end
-  local results, problem = M.ask(settings, file)
-  if not results then
-    message(problem)
+  local x, y = reaper.GetMousePosition()
+  gfx.init(TITLE, WIDTH + 16, TOP + (settings.count + 3) * ROW_H, 0, x, y)
+  if not start(settings) then
+    gfx.quit()
+    message(ui.status)
     return
   end
-  if #results == 0 then
-    message('Soundalike found no samples similar to ' .. basename(file) .. '.')
-    return
+  local function loop()
+    if M.step(settings) then reaper.defer(loop) end
   end
-  local choice, modifiers = M.choose(results)
-  if not choice or choice < 1 or choice > #results then return end
-  M.insert(results[choice].path, item, (math.floor(modifiers) & settings.take_modifier) ~= 0)
+  loop()
 end
 
 if not SOUNDALIKE_AS_MODULE then

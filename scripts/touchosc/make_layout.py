@@ -154,7 +154,8 @@ def layout(root_script: str) -> ET.Element:
     children = ET.SubElement(root, "children")
 
     label(children, "title", (20, 10, 300, 40), "Soundalike", size=28, color=WHITE)
-    label(children, "query", (330, 10, 674, 40), "", size=20)
+    label(children, "query", (330, 10, 520, 40), "", size=20)
+    label(children, "link", (860, 10, 144, 40), "", size=20, align=3)  # reachable or not
 
     captioned_button(children, "find", "Find similar", (20, 60, 240, 80), "/soundalike/similar")
     captioned_button(children, "prev", "Prev", (280, 60, 160, 80), "/soundalike/cursor/prev")

@@ -2,9 +2,13 @@
 --
 -- On start it subscribes to the Soundalike daemon's pushes, asking for the per-rank slot
 -- addresses, and then keeps the page up to date from what the daemon pushes:
---   /soundalike/slot/N  ,sf label score   -> the name and score labels of row N
+--   /soundalike/slot/N  ,sf label score   -> the name (folder/name) and score labels of row N
 --   /soundalike/cursor  ,isf rank path score -> the highlighted row
 --   /soundalike/selected, /status, /progress, /error, /subscribed -> the status line
+-- The selection is the DAW's: the Max for Live device's clip, or the item the REAPER script
+-- reports (soundalike select), so Find similar works with either. When a subscription is not
+-- answered within REPLY_TIMEOUT_MS the page says the daemon is unreachable, and keeps trying
+-- every RETRY_MS until it answers.
 -- The buttons send their own OSC messages (see make_layout.py); the Connect button asks this
 -- script to subscribe again (after the daemon was restarted, for instance).
 
@@ -15,15 +19,25 @@ REPLY_PORT = 9002
 SLOTS = 8
 -- Subscribe again this often (milliseconds), so that the page recovers when the daemon restarts.
 RESUBSCRIBE_MS = 30000
+-- How long to wait for the daemon's answer before saying it is unreachable, and how often to
+-- try again meanwhile (milliseconds).
+REPLY_TIMEOUT_MS = 3000
+RETRY_MS = 5000
 
 local lastSubscribe = nil
+local awaiting = false     -- a subscription sent and not answered yet
+local reachable = nil      -- nil: not known yet
 local cursorRank = 0
 
 local ROW_COLOR = Color(0.16, 0.18, 0.22, 1)
 local CURSOR_COLOR = Color(0.95, 0.55, 0.15, 1)
 
-local function basename(path)
-  return (string.gsub(path or '', '^.*[/\\]', ''))
+-- A file as people see it: its folder and name (the last two parts of the path).
+local function label(path)
+  local parts = {}
+  for part in string.gmatch(path or '', '[^/\\]+') do parts[#parts + 1] = part end
+  if #parts >= 2 then return parts[#parts - 1] .. '/' .. parts[#parts] end
+  return parts[1] or ''
 end
 
 local function setText(name, text)
@@ -40,6 +54,12 @@ end
 function subscribe()
   sendOSC({ '/soundalike/subscribe', { { tag = 'i', value = REPLY_PORT }, { tag = 'i', value = SLOTS } } })
   lastSubscribe = getMillis()
+  awaiting = true
+end
+
+local function setReachable(yes)
+  reachable = yes
+  setText('link', yes and 'online' or 'OFFLINE')
 end
 
 local function highlight(rank)
@@ -74,7 +94,16 @@ function init()
 end
 
 function update()
-  if lastSubscribe ~= nil and getMillis() - lastSubscribe >= RESUBSCRIBE_MS then
+  if lastSubscribe == nil then
+    return
+  end
+  local waited = getMillis() - lastSubscribe
+  if awaiting and waited >= REPLY_TIMEOUT_MS and reachable ~= false then
+    setReachable(false)
+    status('No answer from Soundalike: is `soundalike serve` running, and are the ' ..
+      'connection\'s host and send port (9000) right? Trying again...')
+  end
+  if waited >= ((reachable == false) and RETRY_MS or RESUBSCRIBE_MS) then
     subscribe()
   end
 end
@@ -96,6 +125,10 @@ end
 function onReceiveOSC(message, connections)
   local path = message[1]
   local arguments = message[2] or {}
+  if string.sub(path, 1, 12) == '/soundalike/' then
+    awaiting = false  -- anything from the daemon shows it is there
+    if reachable ~= true then setReachable(true) end
+  end
   local n = string.match(path, '^/soundalike/slot/(%d+)$')
   if n then
     showSlot(tonumber(n), arg(arguments, 1), arg(arguments, 2))
@@ -107,11 +140,13 @@ function onReceiveOSC(message, connections)
   end
   if path == '/soundalike/results/begin' then
     highlight(0)
-    setText('query', 'Like: ' .. basename(arg(arguments, 1)))
+    setText('query', 'Like: ' .. label(arg(arguments, 1)))
     return true
   end
   if path == '/soundalike/selected' then
-    status('Selected: ' .. basename(arg(arguments, 1)))
+    local selected = arg(arguments, 1)
+    status((selected == nil or selected == '') and 'Nothing selected in the DAW' or
+      ('Selected: ' .. label(selected)))
     return true
   end
   if path == '/soundalike/subscribed' then

@@ -166,7 +166,7 @@ def test_selected_audio_clip_is_sent_and_queried():
     select = messages.index(["/soundalike/select", CLIP_PATH])
     similar = messages.index(["/soundalike/similar", CLIP_PATH, 10])
     assert select < similar
-    assert text_of(out(record, SELECTED)[-1]) == "kick 01.wav"
+    assert text_of(out(record, SELECTED)[-1]) == "drums/kick 01.wav"
     # udpsend and udpreceive are pointed at the configured ports first
     assert out(record, OSC)[:2] == [["host", "127.0.0.1"], ["port", 9000]]
     assert out(record, RECEIVER) == [["port", 9001]]
@@ -271,12 +271,12 @@ def test_results_fill_the_menu_with_names_and_scores():
                  + results_steps(CLIP_PATH, RESULTS))
     assert out(record, MENU, "results") == [
         ["clear"],
-        ["append", "boom.wav  0.93"],
-        ["append", "thud 2.wav  0.87"],
-        ["append", "knock.aif  0.61"],
+        ["append", "kicks/boom.wav  0.93"],
+        ["append", "kicks/thud 2.wav  0.87"],
+        ["append", "perc/knock.aif  0.61"],
         ["set", 0],
     ]
-    assert text_of(out(record, STATUS, "results")[-1]) == "3 samples like kick 01.wav"
+    assert text_of(out(record, STATUS, "results")[-1]) == "3 samples like drums/kick 01.wav"
     assert [r["path"] for r in record["state"]["results"]] == [p for p, _ in RESULTS]
 
 
@@ -381,7 +381,7 @@ def test_load_creates_an_audio_clip_in_the_next_empty_slot():
     ])
     assert mutations(record) == [{"id": 22, "type": "ClipSlot", "function": "create_audio_clip",
                                 "args": ["/lib/kicks/thud 2.wav"]}]
-    assert text_of(out(record, STATUS, "load")[-1]) == "Loaded thud 2.wav into Drums, slot 3"
+    assert text_of(out(record, STATUS, "load")[-1]) == "Loaded kicks/thud 2.wav into Drums, slot 3"
     assert record["violations"] == [] and record["errors"] == []
 
 
@@ -456,7 +456,7 @@ def test_load_replaces_the_sample_of_a_selected_simpler():
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
     assert mutations(record) == [{"id": 50, "type": "SimplerDevice", "function": "replace_sample",
                                 "args": ["/lib/kicks/boom.wav"]}]
-    assert text_of(out(record, STATUS, "load")[-1]) == "Loaded boom.wav into Simpler"
+    assert text_of(out(record, STATUS, "load")[-1]) == "Loaded kicks/boom.wav into Simpler"
 
 
 def test_load_into_a_simpler_that_cannot_replace_says_so_plainly():
@@ -476,7 +476,7 @@ def test_simpler_replace_that_live_ignores_says_so():
     record = run(START + results_steps(CLIP_PATH, RESULTS) + [
         {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=lom)
     assert text_of(out(record, STATUS, "load")[-1]).startswith(
-        "Live did not load boom.wav into Simpler")
+        "Live did not load kicks/boom.wav into Simpler")
 
 
 def test_load_onto_a_midi_track_without_simpler_says_so():
@@ -524,3 +524,170 @@ def test_script_is_es5_for_the_max_js_object():
         assert not re.search(pattern, code), f"soundalike.js uses {what}, which [js] lacks"
     node = subprocess.run(["node", "--check", str(SCRIPT)], capture_output=True, text=True)
     assert node.returncode == 0, node.stderr
+
+
+# ---------------------------------------------------------------- preview formats and channels
+
+INFO = 6
+
+
+def test_preview_asks_sfinfo_first_so_a_mono_file_is_in_both_ears():
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "pick"}, {"do": "message", "name": "pick", "args": [0]}])
+    sent = [o for o in record["outlets"][record["marks"]["pick"]:] if o[0] in (PLAYER, INFO)]
+    assert sent == [[INFO, "open", "/lib/kicks/boom.wav"],
+                    [PLAYER, "open", "/lib/kicks/boom.wav"], [PLAYER, 1]]
+
+
+@pytest.mark.parametrize("name", ["a.opus", "b.wma", "noext"])
+def test_files_sfplay_cannot_play_are_not_previewed_and_it_says_so(name):
+    record = run(START + results_steps(CLIP_PATH, [(f"/lib/odd/{name}", 0.9)]) + [
+        {"do": "mark", "label": "play"}, {"do": "message", "name": "play"}])
+    assert out(record, PLAYER, "play") == [[0]] and out(record, INFO, "play") == []
+    assert text_of(out(record, STATUS, "play")[-1]).startswith("Max cannot preview .")
+    assert f"Load odd/{name} to hear it" in text_of(out(record, STATUS, "play")[-1])
+
+
+@pytest.mark.parametrize("name", ["a.WAV", "b.aiff", "c.flac", "d.ogg", "e.mp3", "f.m4a"])
+def test_formats_sfplay_plays_are_previewed(name):
+    record = run(START + results_steps(CLIP_PATH, [(f"/lib/x/{name}", 0.9)]) + [
+        {"do": "mark", "label": "play"}, {"do": "message", "name": "play"}])
+    assert out(record, PLAYER, "play") == [["open", f"/lib/x/{name}"], [1]]
+
+
+# ---------------------------------------------------------------- hot-swap
+
+SIMPLER_SAMPLE = "/old/sample.wav"
+PAD_SAMPLE = "/kits/808/kick.wav"
+
+
+def drum_set(pad_has_simpler: bool = True) -> dict:
+    """live_set() plus a MIDI track (Kit) with a Drum Rack, selected, whose pad C1 holds a Simpler."""
+    lom = live_set()
+    o = lom["objects"]
+    o["1"]["children"]["tracks"].append(14)
+    o["14"] = {"type": "Track", "path": "live_set tracks 2",
+               "props": {"name": "Kit", "has_audio_input": 0, "is_frozen": 0},
+               "children": {"clip_slots": [], "view": 15, "devices": [60]}}
+    o["15"] = {"type": "Track.View", "path": "live_set tracks 2 view", "props": {},
+               "children": {"selected_device": 60}}
+    o["60"] = {"type": "RackDevice", "path": "live_set tracks 2 devices 0",
+               "props": {"class_name": "DrumGroupDevice", "name": "808 Kit", "can_have_drum_pads": 1},
+               "children": {"view": 61}}
+    o["61"] = {"type": "RackDevice.View", "path": "live_set tracks 2 devices 0 view", "props": {},
+               "children": {"selected_drum_pad": 62}}
+    o["62"] = {"type": "DrumPad", "path": "live_set tracks 2 devices 0 drum_pads 36",
+               "props": {"name": "C1 Kick", "note": 36}, "children": {"chains": [63]}}
+    o["63"] = {"type": "DrumChain", "path": "live_set tracks 2 devices 0 drum_pads 36 chains 0",
+               "props": {"name": "kick"}, "children": {"devices": [66, 64] if pad_has_simpler else [66]}}
+    o["66"] = {"type": "Device", "path": "live_set tracks 2 devices 0 drum_pads 36 chains 0 devices 0",
+               "props": {"class_name": "Saturator", "name": "Saturator"}, "children": {}}
+    o["64"] = {"type": "SimplerDevice",
+               "path": "live_set tracks 2 devices 0 drum_pads 36 chains 0 devices 1",
+               "props": {"class_name": "OriginalSimpler", "name": "kick"},
+               "children": {"sample": 65}, "functions": ["crop", "replace_sample"]}
+    o["65"] = {"type": "Sample", "path": "live_set tracks 2 devices 0 drum_pads 36 chains 0 devices 1 sample",
+               "props": {"file_path": PAD_SAMPLE}, "children": {}}
+    o["2"]["children"]["selected_track"] = 14
+    return lom
+
+
+def simpler_set() -> dict:
+    lom = live_set()
+    lom["objects"]["2"]["children"]["selected_track"] = 11  # Keys, whose Simpler is selected
+    return lom
+
+
+SWAP_ON = [{"do": "message", "name": "swap", "args": [1]}]
+
+
+def swap_calls(record: dict) -> list[tuple[int, str]]:
+    return [(c["id"], c["args"][0]) for c in mutations(record) if c["function"] == "replace_sample"]
+
+
+@pytest.mark.parametrize("lom, device, before", [(simpler_set, 50, SIMPLER_SAMPLE),
+                                                 (drum_set, 64, PAD_SAMPLE)],
+                         ids=["simpler", "drum-rack-pad"])
+def test_hot_swap_steps_through_samples_like_the_original_and_back(lom, device, before):
+    record = run(START + SWAP_ON + [
+        {"do": "mark", "label": "first"},
+        {"do": "message", "name": "next"},          # asks about the sample Simpler plays now
+        {"do": "mark", "label": "answer"}]
+        + results_steps(before, RESULTS) + [       # ... and swaps in the most similar one
+        {"do": "mark", "label": "steps"},
+        {"do": "message", "name": "next"},
+        {"do": "message", "name": "next"},
+        {"do": "message", "name": "next"},           # stays on the last
+        {"do": "message", "name": "prev"},
+        {"do": "mark", "label": "original"},
+        {"do": "message", "name": "original"},
+        {"do": "mark", "label": "after"},
+        {"do": "message", "name": "next"},           # from the original again: the first
+    ], lom=lom())
+    assert ["/soundalike/similar", before, 10] in osc(record, "first", "answer")
+    assert swap_calls(record) == [(device, p) for p in (
+        "/lib/kicks/boom.wav", "/lib/kicks/thud 2.wav", "/lib/perc/knock.aif",
+        "/lib/kicks/thud 2.wav", before, "/lib/kicks/boom.wav")]
+    assert [m for m in osc(record, "steps", "original") if m[0] == "/soundalike/cursor/pick"] == \
+        [["/soundalike/cursor/pick", r] for r in (2, 3, 2)]  # controllers follow
+    assert text_of(out(record, STATUS, "original", "after")[-1]) == \
+        "Back to the original: " + "/".join(before.split("/")[-2:])
+    assert out(record, PLAYER, "answer") == []  # swapping replaces, it does not preview
+    assert record["violations"] == [] and record["errors"] == []
+
+
+def test_prev_at_the_original_stays_there():
+    record = run(START + SWAP_ON + [{"do": "message", "name": "prev"}]
+                 + results_steps(SIMPLER_SAMPLE, RESULTS) + [
+        {"do": "mark", "label": "prev"}, {"do": "message", "name": "prev"}], lom=simpler_set())
+    assert swap_calls(record) == []
+    assert text_of(out(record, STATUS, "prev")[-1]) == "This is the original: old/sample.wav"
+
+
+def test_a_controllers_cursor_swaps_too():
+    record = run(START + SWAP_ON + [{"do": "message", "name": "next"}]
+                 + results_steps(SIMPLER_SAMPLE, RESULTS) + [
+        {"do": "message", "name": "/soundalike/cursor", "args": [3, "/lib/perc/knock.aif", 0.61]}],
+        lom=simpler_set())
+    assert swap_calls(record)[-1] == (50, "/lib/perc/knock.aif")
+
+
+def test_a_sample_changed_by_hand_starts_a_new_swap_around_it():
+    record = run(START + SWAP_ON + [{"do": "message", "name": "next"}]
+                 + results_steps(SIMPLER_SAMPLE, RESULTS) + [
+        {"do": "lom", "id": 51, "props": {"file_path": "/by/hand.wav"}},
+        {"do": "mark", "label": "again"},
+        {"do": "message", "name": "next"}], lom=simpler_set())
+    assert ["/soundalike/similar", "/by/hand.wav", 10] in osc(record, "again")
+
+
+def test_swap_off_leaves_prev_next_to_the_results():
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "message", "name": "next"}], lom=simpler_set())
+    assert swap_calls(record) == []
+
+
+def test_swap_without_a_simpler_moves_through_the_results():
+    record = run(START + SWAP_ON + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "nav"}, {"do": "message", "name": "next"}])
+    assert osc(record, "nav") == [["/soundalike/cursor/pick", 2]]
+
+
+def test_a_pad_without_simpler_says_so():
+    record = run(START + SWAP_ON + [{"do": "mark", "label": "next"},
+                                    {"do": "message", "name": "next"}], lom=drum_set(False))
+    assert swap_calls(record) == [] and osc(record, "next") == []
+    assert text_of(out(record, STATUS, "next")[-1]) == \
+        "Pad C1 Kick has no Simpler: drop a sample on it first"
+
+
+def test_original_before_swapping_says_so():
+    record = run(START + [{"do": "mark", "label": "o"}, {"do": "message", "name": "original"}])
+    assert text_of(out(record, STATUS, "o")[-1]).startswith("Nothing to undo")
+
+
+def test_load_goes_into_the_simpler_of_the_selected_drum_pad():
+    record = run(START + results_steps(CLIP_PATH, RESULTS) + [
+        {"do": "mark", "label": "load"}, {"do": "message", "name": "load"}], lom=drum_set())
+    assert swap_calls(record) == [(64, "/lib/kicks/boom.wav")]
+    assert text_of(out(record, STATUS, "load")[-1]) == "Loaded kicks/boom.wav into Simpler"

@@ -73,7 +73,7 @@ def test_every_wire_joins_existing_boxes_within_their_inlets_and_outlets(boxes, 
 def test_js_object_has_the_outlets_the_script_declares(boxes):
     js = one(boxes, "js soundalike.js")
     declared = re.search(r"^outlets = (\d+);", SCRIPT.read_text(encoding="utf-8"), re.M)
-    assert boxes[js]["numoutlets"] == int(declared.group(1)) == 6
+    assert boxes[js]["numoutlets"] == int(declared.group(1)) == 7
 
 
 def test_the_script_outlets_go_where_the_script_says(boxes, wires):
@@ -85,6 +85,7 @@ def test_the_script_outlets_go_where_the_script_says(boxes, wires):
         "OUT_RECEIVER": one(boxes, "udpreceive 9001"),
         "OUT_MENU": one(boxes, maxclass="umenu"),
         "OUT_PLAYER": one(boxes, "sfplay~ 2"),
+        "OUT_INFO": one(boxes, "sfinfo~"),
     }
     for name, dest in expected.items():
         assert (js, outlet_of[name], dest, 0) in wires, name
@@ -118,7 +119,7 @@ def test_every_message_into_the_script_has_a_handler(boxes, wires):
         elif box.get("text", "").startswith("prepend "):
             selectors.add(box["text"].split()[1])
     assert selectors == {"init", "search", "load", "prev", "next", "play", "stop", "pick", "auto",
-                         "audition", "port", "replyport", "count", "host"}
+                         "audition", "port", "replyport", "count", "host", "swap", "original"}
     assert selectors <= handlers, selectors - handlers
     assert "anything" in handlers  # OSC addresses from [udpreceive]
 
@@ -126,7 +127,8 @@ def test_every_message_into_the_script_has_a_handler(boxes, wires):
 def test_buttons_send_their_messages(boxes, wires):
     js = one(boxes, "js soundalike.js")
     for label, message in [("Find", "search"), ("Load", "load"), ("Prev", "prev"),
-                           ("Next", "next"), ("Play", "play"), ("Stop", "stop")]:
+                           ("Next", "next"), ("Play", "play"), ("Stop", "stop"),
+                           ("Original", "original")]:
         button = [i for i in find(boxes, maxclass="live.text") if boxes[i]["text"] == label]
         assert len(button) == 1, label
         assert boxes[button[0]]["mode"] == 0, f"{label} must be a button, not a toggle"
@@ -145,7 +147,7 @@ def test_settings_reach_the_script(boxes, wires):
     js = one(boxes, "js soundalike.js")
     for varname, selector in [("Daemon port", "port"), ("Reply port", "replyport"),
                               ("Results", "count"), ("Auto", "auto"), ("Audition", "audition"),
-                              ("host", "host")]:
+                              ("Swap", "swap"), ("host", "host")]:
         control = [i for i, b in boxes.items() if b.get("varname") == varname]
         assert len(control) == 1, varname
         prepend = one(boxes, f"prepend {selector}")
@@ -170,6 +172,55 @@ def test_preview_plays_through_the_device_output_with_the_track_audio(boxes, wir
     assert {(player, 0, gains[0], 0), (player, 1, gains[1], 0)} <= wires
     assert {(gains[0], 0, plugout, 0), (gains[1], 0, plugout, 1)} <= wires
     assert {(plugin, 0, plugout, 0), (plugin, 1, plugout, 1)} <= wires
+
+
+def _preview_output(boxes, wires, channels: list[float]) -> tuple[float, float]:
+    """What reaches the device's two outputs (plugout~'s inlets) while [sfplay~] plays a file
+    whose channels carry these constant levels, with silence on the track.
+
+    A small evaluator of the patcher's own boxes and wires: signal connections into an inlet
+    add up; [sfinfo~] reports the file's channel count (the script sends it "open" first);
+    control values set a [*~]'s right inlet (else its argument); [live.dial]s sit at their
+    initial value."""
+    def into(dest: str, inlet: int) -> list[tuple[str, int]]:
+        return [(s, o) for s, o, d, i in wires if d == dest and i == inlet]
+
+    def control(box_id: str, outlet: int) -> float:
+        box = boxes[box_id]
+        text = box.get("text", "")
+        if text == "sfinfo~":
+            return float(len(channels)) if outlet == 0 else 0.0
+        if text.startswith("== "):
+            (src,) = into(box_id, 0)
+            return 1.0 if control(*src) == float(text.split()[1]) else 0.0
+        if box["maxclass"] == "live.dial":
+            return float(box["saved_attribute_attributes"]["valueof"]["parameter_initial"][0])
+        raise AssertionError(f"no control value for {text or box['maxclass']}")
+
+    def signal(box_id: str, outlet: int) -> float:
+        text = boxes[box_id].get("text", "")
+        if text.startswith("sfplay~"):
+            return channels[outlet] if outlet < len(channels) else 0.0  # extra outlets: 0
+        if text == "plugin~":
+            return 0.0
+        if text.startswith("*~"):
+            gains = into(box_id, 1)
+            gain = control(*gains[0]) if gains else float(text.split()[1])
+            return gain * sum(signal(*src) for src in into(box_id, 0))
+        raise AssertionError(f"no signal for {text}")
+
+    plugout = one(boxes, "plugout~")
+    return tuple(sum(signal(*src) for src in into(plugout, n)) for n in (0, 1))
+
+
+def test_a_mono_file_previews_in_both_ears(boxes, wires):
+    left, right = _preview_output(boxes, wires, [1.0])
+    assert left > 0 and right == pytest.approx(left)
+
+
+def test_a_stereo_file_keeps_its_channels_apart(boxes, wires):
+    left, right = _preview_output(boxes, wires, [1.0, 0.25])
+    assert right == pytest.approx(left * 0.25) and left > 0
 
 
 def test_patcher_opens_in_presentation_and_names_its_script(patcher):

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "reaper" / "soundalike_find_similar.lua"
 HERE = Path(__file__).resolve().parent / "reaper"
 FAKE = HERE / "fake_reaper.lua"
 JSON_DRIVER = HERE / "json_driver.lua"
 STAND_IN = HERE / "stand_in_soundalike.py"
-LUA = shutil.which("lua5.4") or shutil.which("lua")
+LUA = os.environ.get("SOUNDALIKE_TEST_LUA") or shutil.which("lua5.4") or shutil.which("lua")
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed")
 
@@ -62,164 +64,263 @@ def run_reaper(tmp_path: Path, scenario: dict, env: dict | None = None) -> dict:
 @pytest.fixture
 def stand_in(tmp_path):
     """Settings and environment that point the script at the stand-in command."""
-    argv_file = tmp_path / "argv.json"
+    argv_file = tmp_path / "argv.jsonl"
     env = {"SOUNDALIKE_STANDIN_ARGV": str(argv_file),
            "SOUNDALIKE_STANDIN_RESULTS": json.dumps(RESULTS)}
-    settings = {"command": [sys.executable, str(STAND_IN)]}
+    settings = {"command": [sys.executable, str(STAND_IN)], "temp_dir": str(tmp_path)}
 
     class StandIn:
         def __init__(self):
             self.env, self.settings = env, settings
 
-        def argv(self):
-            return json.loads(argv_file.read_text(encoding="utf-8"))
+        def argvs(self):
+            if not argv_file.exists():
+                return []
+            return [json.loads(line) for line in argv_file.read_text(encoding="utf-8").splitlines()]
+
+        def similar_argv(self):
+            found = [a for a in self.argvs() if a[:1] == ["similar"]]
+            assert len(found) == 1, self.argvs()
+            return found[0]
 
     return StandIn()
 
 
-def scenario(stand_in, **overrides) -> dict:
+RESULTS_SHOWN = "best first"   # the window's status once the answer is in
+
+
+def scenario(stand_in, steps=None, **overrides) -> dict:
     base = {"settings": dict(stand_in.settings), "selected_track": 3,
             "item": {"track": 2, "take": {"file": "/project/audio/kick 01.wav"}},
-            "menu_choice": 2, "mouse_cap": 0}
+            "steps": steps if steps is not None else [{"when": RESULTS_SHOWN, "close": True}]}
     base.update(overrides)
     return base
+
+
+def events(record: dict, *kinds: str) -> list[tuple[str, object]]:
+    return [(e["kind"], e["value"]) for e in record["events"] if e["kind"] in kinds]
 
 
 # ---------------------------------------------------------------- with the stand-in command
 
 
-def test_inserts_the_chosen_sample_at_the_edit_cursor_on_the_selected_track(tmp_path, stand_in):
+def test_the_query_runs_in_the_background_while_the_window_stays_live(tmp_path, stand_in):
+    hold = tmp_path / "hold"
+    env = {**stand_in.env, "SOUNDALIKE_STANDIN_HOLD": str(hold)}
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": "Searching", "release": str(hold)},
+        {"when": RESULTS_SHOWN, "close": True}]), env)
+    similar = [e for e in record["exec"] if '"similar"' in e["cmd"]]
+    assert [e["timeout"] for e in similar] == [-1]          # ExecProcess does not wait
+    argv = stand_in.similar_argv()
+    assert argv[:4] == ["similar", "--json", "-n", "10"] and argv[-1] == "/project/audio/kick 01.wav"
+    assert argv[argv.index("--output") + 1].startswith(str(tmp_path))
+    # the window was drawn, and kept being served, while the command had not answered
+    searching = [f for f in record["frames"] if "Searching for samples like audio/kick 01.wav" in f]
+    assert searching and record["frames"].index(searching[0]) < len(record["frames"]) - 1
+    log = [k for k, _ in events(record, "exec", "step", "audition")]
+    assert log.index("step") < log.index("audition")  # answered only after the release
+    assert record["steps_done"] == 2 and record["messages"] == []
+    assert not list(tmp_path.glob("soundalike-reaper-*"))  # the answer file is cleaned up
+
+
+def test_results_are_listed_with_their_folder_and_the_first_is_auditioned(tmp_path, stand_in):
     record = run_reaper(tmp_path, scenario(stand_in), stand_in.env)
-    assert stand_in.argv() == ["similar", "--json", "-n", "10", "/project/audio/kick 01.wav"]
+    last = record["frames"][-1]
+    for label in (" 1.  kicks/boom.wav", " 2.  kicks/thud 2.wav", " 3.  perc/knock|x.aif"):
+        assert label in last
+    assert "0.93" in last and "Like audio/kick 01.wav" in last
+    assert record["auditions"] == [{"how": "explorer", "path": "/lib/kicks/boom.wav", "play": True}]
+    assert record["inserts"] == []
+
+
+def test_audition_then_insert_with_the_keyboard(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "key": "down"},
+        {"when": "2. kicks/thud 2.wav", "key": "enter"},
+        {"when": "Inserted", "close": True}]), stand_in.env)
+    assert [a["path"] for a in record["auditions"]] == ["/lib/kicks/boom.wav", "/lib/kicks/thud 2.wav"]
     assert record["inserts"] == [{"path": "/lib/kicks/thud 2.wav", "mode": 0,
                                   "last_touched_track": 3, "selected_track": 3,
                                   "selected_items_on_tracks": [2]}]
-    assert 40914 in record["commands"]  # the selected track becomes the one InsertMedia uses
+    assert events(record, "audition", "insert")[-2:] == [("audition", "/lib/kicks/thud 2.wav"),
+                                                         ("insert", "/lib/kicks/thud 2.wav")]
+    assert 40914 in record["commands"]
     assert record["undo"] == ["begin", "Soundalike: insert thud 2.wav"]
-    assert record["messages"] == []
 
 
-def test_without_a_selected_track_the_items_track_is_used(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, selected_track=None), stand_in.env)
-    assert record["inserts"][0]["mode"] == 0
-    assert record["inserts"][0]["last_touched_track"] == 2
+def test_n_and_p_step_and_stop_at_the_ends(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "key": "p"}, {"key": "n"}, {"key": "n"}, {"key": "n"},
+        {"when": "3. perc", "key": "up"}, {"when": "2. kicks", "close": True}]), stand_in.env)
+    assert [a["path"].rsplit("/", 1)[1] for a in record["auditions"]] == \
+        ["boom.wav", "boom.wav", "thud 2.wav", "knock|x.aif", "knock|x.aif", "thud 2.wav"]
 
 
-def test_holding_shift_adds_a_take_to_the_selected_item(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, mouse_cap=8, menu_choice=1), stand_in.env)
+def test_a_click_auditions_and_a_click_on_the_highlighted_row_inserts(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "click": 3},
+        {"when": "3. perc/knock", "click": 3},
+        {"when": "Inserted", "close": True}]), stand_in.env)
+    assert [a["path"] for a in record["auditions"]][-1] == "/lib/perc/knock|x.aif"
+    assert [i["path"] for i in record["inserts"]] == ["/lib/perc/knock|x.aif"]
+
+
+def test_shift_inserts_a_new_take_of_the_item(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "key": "enter", "shift": True},
+        {"when": "Inserted", "close": True}]), stand_in.env)
     assert record["inserts"] == [{"path": "/lib/kicks/boom.wav", "mode": 3,
                                   "selected_track": 3, "selected_items_on_tracks": [2]}]
     assert record["undo"][-1] == "Soundalike: insert boom.wav as a take"
 
 
 def test_modifier_is_read_with_js_mouse_getstate_when_available(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, js_mouse=8 | 1, mouse_cap=0), stand_in.env)
+    record = run_reaper(tmp_path, scenario(stand_in, js_mouse=8 | 1, steps=[
+        {"when": RESULTS_SHOWN, "key": "enter"}, {"when": "Inserted", "close": True}]),
+        stand_in.env)
     assert record["inserts"][0]["mode"] == 3
-
-
-def test_other_modifiers_do_not_make_a_take(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, mouse_cap=4 | 16), stand_in.env)
-    assert record["inserts"][0]["mode"] == 0
 
 
 def test_take_modifier_is_a_setting(tmp_path, stand_in):
     settings = {**stand_in.settings, "take_modifier": 16}
-    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, mouse_cap=16),
-                        stand_in.env)
-    assert record["inserts"][0]["mode"] == 3
+    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, steps=[
+        {"when": RESULTS_SHOWN, "key": "enter", "shift": True},  # Shift is not the modifier now
+        {"when": "Inserted", "close": True}]), stand_in.env)
+    assert record["inserts"][0]["mode"] == 0
 
 
-def test_section_sources_are_resolved_to_the_parent_file(tmp_path, stand_in):
-    item = {"track": 2, "take": {"file": "/project/audio/loop.wav", "sections": 2}}
-    run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
-    assert stand_in.argv()[-1] == "/project/audio/loop.wav"
+def test_sws_preview_is_preferred_when_installed(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, sws=True, steps=[
+        {"when": RESULTS_SHOWN, "key": "down"}, {"when": "2. kicks", "close": True}]),
+        stand_in.env)
+    assert [(a["how"], a["path"]) for a in record["auditions"]] == \
+        [("sws", "/lib/kicks/boom.wav"), ("sws", "/lib/kicks/thud 2.wav")]
+    assert "CF_Preview_Stop" in record["calls"]  # the previous preview stops first
 
 
-def test_menu_lists_names_and_scores_one_field_per_result(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, menu_choice=0), stand_in.env)
-    assert record["menus"] == [{"text": "1.  boom.wav   0.93|2.  thud 2.wav   0.87|"
-                                        "3.  knock/x.aif   0.50", "x": 0, "y": 0}]
-    assert record["inserts"] == []  # dismissed
-    assert "gfx.quit" in record["calls"]
+def test_without_any_preview_it_says_so(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, no_explorer=True), stand_in.env)
+    assert record["auditions"] == []
+    assert "cannot preview" in record["ui"]["status"]
 
 
-def test_count_and_extra_arguments_are_passed(tmp_path, stand_in):
-    settings = {**stand_in.settings, "count": 2, "extra_args": ["--data-dir", "/d a/t"]}
-    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, menu_choice=2),
-                        stand_in.env)
-    assert stand_in.argv() == ["similar", "--json", "-n", "2", "--data-dir", "/d a/t",
-                               "/project/audio/kick 01.wav"]
-    assert record["menus"][0]["text"].count("|") == 1
+def test_the_selected_item_is_reported_and_followed(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "select": {"file": "/project/audio/snare 2.wav"}},
+        {"key": "n"}, {"when": "2. kicks", "close": True}]), stand_in.env)
+    assert [a[-1] for a in record["exec_argv"] if "select" in a] == \
+        ["/project/audio/kick 01.wav", "/project/audio/snare 2.wav"]
+    # the stand-in ran in the background: wait for both to have run
+    wait_for(lambda: len([a for a in stand_in.argvs() if a[:1] == ["select"]]) == 2,
+             timeout=30, message="both select commands")
+    selects = [a for a in stand_in.argvs() if a[:1] == ["select"]]
+    assert selects == [["select", "/project/audio/kick 01.wav"],
+                       ["select", "/project/audio/snare 2.wav"]]
+    assert all(e["timeout"] == -1 for e in record["exec"])  # never waits for the daemon
+
+
+def test_reporting_the_selection_can_be_turned_off(tmp_path, stand_in):
+    settings = {**stand_in.settings, "report_selection": False}
+    run_reaper(tmp_path, scenario(stand_in, settings=settings), stand_in.env)
+    assert [a[0] for a in stand_in.argvs()] == ["similar"]
+
+
+def test_find_again_asks_about_the_new_selection(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "select": {"file": "/project/audio/snare 2.wav"}},
+        {"key": "f"}, {"when": "Like audio/snare 2.wav.*" + RESULTS_SHOWN, "close": True}]),
+        stand_in.env)
+    assert [a[-1] for a in stand_in.argvs() if a[0] == "similar"] == \
+        ["/project/audio/kick 01.wav", "/project/audio/snare 2.wav"]
+    assert record["steps_done"] == 3
+
+
+def test_the_items_section_is_shown_since_queries_use_whole_files(tmp_path, stand_in):
+    item = {"track": 2, "take": {"file": "/project/audio/loop.wav", "sections": 1,
+                                 "offset": 1.25, "length": 0.5, "source_length": 4.0}}
+    record = run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    assert stand_in.similar_argv()[-1] == "/project/audio/loop.wav"
+    assert "(whole file; the item plays 1.25-1.75 s)" in record["ui"]["header"]
+
+
+def test_list_setting_answers_in_a_named_list(tmp_path, stand_in):
+    settings = {**stand_in.settings, "list": "daw", "count": 2,
+                "extra_args": ["--data-dir", "/d a/t"]}
+    run_reaper(tmp_path, scenario(stand_in, settings=settings), stand_in.env)
+    argv = stand_in.similar_argv()
+    assert argv[:6] == ["similar", "--json", "-n", "2", "--list", "daw"]
+    assert argv[-3:] == ["--data-dir", "/d a/t", "/project/audio/kick 01.wav"]
 
 
 def test_awkward_characters_in_paths_reach_the_command_intact(tmp_path, stand_in):
     path = "/project/it's $HOME & `x` (1)/kick 01.wav"
-    item = {"track": 2, "take": {"file": path}}
-    run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
-    assert stand_in.argv()[-1] == path
+    run_reaper(tmp_path, scenario(stand_in, item={"track": 2, "take": {"file": path}}),
+               stand_in.env)
+    assert stand_in.similar_argv()[-1] == path
 
 
 def test_a_path_with_a_double_quote_is_refused_plainly(tmp_path, stand_in):
     item = {"track": 2, "take": {"file": '/project/12" vinyl.wav'}}
-    record = run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
+    record = run_reaper(tmp_path, scenario(stand_in, item=item, steps=[]), stand_in.env)
     assert record["exec"] == [] and record["inserts"] == []
     assert "double quote" in record["messages"][0]["text"]
 
 
 def test_nothing_selected_says_so(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, item=None), stand_in.env)
-    assert record["exec"] == [] and record["menus"] == [] and record["inserts"] == []
+    record = run_reaper(tmp_path, scenario(stand_in, item=None, steps=[]), stand_in.env)
+    assert record["exec"] == [] and record["inserts"] == [] and record["frames"] == []
     assert record["messages"] == [{"text": "Select a media item first: Soundalike looks for "
                                            "samples similar to its sound.",
                                    "title": "Soundalike", "kind": 0}]
 
 
-def test_midi_take_says_so(tmp_path, stand_in):
-    item = {"track": 2, "take": {"file": "", "midi": True}}
-    record = run_reaper(tmp_path, scenario(stand_in, item=item), stand_in.env)
-    assert record["exec"] == []
-    assert "no audio take" in record["messages"][0]["text"]
-
-
-def test_empty_take_says_so(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, item={"track": 2}), stand_in.env)
-    assert record["exec"] == []
-    assert "no audio take" in record["messages"][0]["text"]
+def test_midi_or_empty_take_says_so(tmp_path, stand_in):
+    for item in ({"track": 2, "take": {"file": "", "midi": True}}, {"track": 2}):
+        record = run_reaper(tmp_path, scenario(stand_in, item=item, steps=[]), stand_in.env)
+        assert record["exec"] == []
+        assert "no audio take" in record["messages"][0]["text"]
 
 
 def test_failing_command_shows_its_message(tmp_path, stand_in):
     env = {**stand_in.env, "SOUNDALIKE_STANDIN_FAIL": "no daemon and no index in /x"}
-    record = run_reaper(tmp_path, scenario(stand_in), env)
-    assert record["menus"] == [] and record["inserts"] == []
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": "could not answer", "close": True}]), env)
+    assert record["inserts"] == [] and record["auditions"] == []
     assert record["messages"][0]["text"] == \
-        "Soundalike could not answer:\nerror: no daemon and no index in /x"
+        "Soundalike could not answer:\nno daemon and no index in /x"
 
 
 def test_command_that_cannot_start_points_at_the_setting(tmp_path, stand_in):
-    record = run_reaper(tmp_path, scenario(stand_in, exec_fails=True), stand_in.env)
+    record = run_reaper(tmp_path, scenario(stand_in, exec_fails=True, steps=[]), stand_in.env)
     text = record["messages"][0]["text"]
     assert "Could not run Soundalike" in text and "top of this script" in text
 
 
-def test_missing_command_reports_the_shell_error(tmp_path, stand_in):
-    settings = {"command": ["/nonexistent/soundalike"]}
-    record = run_reaper(tmp_path, scenario(stand_in, settings=settings), stand_in.env)
+def test_a_command_that_never_answers_times_out_plainly(tmp_path, stand_in):
+    settings = {**stand_in.settings, "command": ["/nonexistent/soundalike"], "timeout_ms": 400}
+    record = run_reaper(tmp_path, scenario(stand_in, settings=settings, steps=[
+        {"when": "no answer in time", "close": True}]), stand_in.env)
     assert record["inserts"] == []
-    assert record["messages"][0]["text"].startswith("Soundalike could not answer:")
+    assert "Is the command at the top of this script right?" in record["messages"][0]["text"]
 
 
 def test_no_results_says_so(tmp_path, stand_in):
     env = {**stand_in.env, "SOUNDALIKE_STANDIN_RESULTS": "[]"}
-    record = run_reaper(tmp_path, scenario(stand_in), env)
-    assert record["menus"] == []
-    assert record["messages"][0]["text"] == \
-        "Soundalike found no samples similar to kick 01.wav."
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": "found no samples", "close": True}]), env)
+    assert record["ui"]["status"] == "Soundalike found no samples similar to kick 01.wav."
+    assert record["auditions"] == []
 
 
 def test_unreadable_answer_says_so(tmp_path):
-    settings = {"command": [sys.executable, "-c", "print('hello')"]}
-    record = run_reaper(tmp_path, {"settings": settings, "item": {"track": 1, "take": {"file": "/a.wav"}},
-                                   "menu_choice": 1})
+    code = ("import sys; a = sys.argv; "
+            "a[1] == 'similar' and open(a[a.index('--output') + 1], 'w').write('hello')")
+    settings = {"command": [sys.executable, "-c", code], "temp_dir": str(tmp_path),
+                "report_selection": False}
+    record = run_reaper(tmp_path, {"settings": settings,
+                                   "item": {"track": 1, "take": {"file": "/a.wav"}},
+                                   "steps": [{"when": "understands", "close": True}]})
     assert record["inserts"] == []
     assert "no answer that this script understands" in record["messages"][0]["text"]
 
@@ -325,8 +426,11 @@ def _check_real_insert(record: dict, library: Path, query: Path) -> None:
     assert inserted.is_absolute() and inserted.parent == library.resolve()
     assert inserted != query.resolve()
     assert record["inserts"][0]["mode"] == 0
-    fields = record["menus"][0]["text"].split("|")
-    assert len(fields) == 3  # the other three samples, the query never among them
+    assert record["auditions"][0]["path"] == str(inserted)  # heard before it went in
+    assert record["ui"]["results"] == 3  # the other three samples, the query never among them
+
+
+REAL_STEPS = [{"when": "best first", "key": "enter"}, {"when": "Inserted", "close": True}]
 
 
 @pytest.mark.slow
@@ -342,7 +446,7 @@ def test_end_to_end_with_the_real_cli_in_process(tmp_path):
         "settings": {"command": [sys.executable, "-m", "bridge"],
                      "extra_args": ["--data-dir", str(data)], "count": 10},
         "item": {"track": 1, "take": {"file": str(query)}}, "selected_track": 1,
-        "menu_choice": 1}, _bridge_env())
+        "steps": REAL_STEPS, "max_cycles": 20000}, _bridge_env())
     _check_real_insert(record, library, query)
 
 
@@ -363,8 +467,8 @@ def test_end_to_end_with_a_running_daemon(tmp_path):
         record = run_reaper(tmp_path, {
             "settings": {"command": [sys.executable, "-m", "bridge"],
                          "extra_args": ["--data-dir", str(data)]},
-            "item": {"track": 1, "take": {"file": str(query)}}, "menu_choice": 1},
-            _bridge_env())
+            "item": {"track": 1, "take": {"file": str(query)}}, "steps": REAL_STEPS,
+            "max_cycles": 20000}, _bridge_env())
         _check_real_insert(record, library, query)
     finally:
         daemon.terminate()

@@ -232,20 +232,53 @@ control('status').values.text = table.concat(print_status, '|')
 """
     result = run_lua(doc, "Soundalike", steps, tmp_path)
     assert result["controls"]["status"]["text"].split("|") == [
-        "Connected to Soundalike", "Selected: kick 01.wav", "120 indexed, 4 pending, indexing",
-        "Error: no such file (/soundalike/similar)"]
-    assert result["controls"]["query"]["text"] == "Like: kick 01.wav"
+        "Connected to Soundalike", "Selected: samples/kick 01.wav",
+        "120 indexed, 4 pending, indexing", "Error: no such file (/soundalike/similar)"]
+    assert result["controls"]["query"]["text"] == "Like: samples/kick 01.wav"
+    assert result["controls"]["link"]["text"] == "online"
 
 
 @needs_lua
 def test_resubscribes_periodically_and_on_connect(doc, tmp_path):
     result = run_lua(doc, "Soundalike", """
 init()
+receive('/soundalike/subscribed', { {tag='i', value=9002}, {tag='i', value=8} })
 advance(10000); update()
 advance(20000); update()
+receive('/soundalike/subscribed', { {tag='i', value=9002}, {tag='i', value=8} })
 root:notify('subscribe')
 """, tmp_path)
     assert [m["path"] for m in result["sent"]] == ["/soundalike/subscribe"] * 3
+
+
+@needs_lua
+def test_an_unanswered_subscription_says_the_daemon_is_unreachable_and_retries(doc, tmp_path):
+    result = run_lua(doc, "Soundalike", """
+init()
+advance(2000); update()
+local early = control('status').values.text
+advance(1500); update()
+offline = control('status').values.text .. '|' .. control('link').values.text
+advance(5000); update()          -- tries again sooner than every 30 s while unreachable
+receive('/soundalike/subscribed', { {tag='i', value=9002}, {tag='i', value=8} })
+control('status').values.text = early .. '#' .. offline .. '#' .. control('status').values.text
+""", tmp_path)
+    early, offline, back = result["controls"]["status"]["text"].split("#")
+    assert early == "Connecting to Soundalike..."
+    text, link = offline.split("|")
+    assert text.startswith("No answer from Soundalike: is `soundalike serve` running")
+    assert link == "OFFLINE"
+    assert back == "Connected to Soundalike" and result["controls"]["link"]["text"] == "online"
+    assert [m["path"] for m in result["sent"]] == ["/soundalike/subscribe"] * 2
+
+
+@needs_lua
+def test_a_cleared_selection_says_so(doc, tmp_path):
+    result = run_lua(doc, "Soundalike", f"""
+init()
+receive('/soundalike/selected', {{ {s('')} }})
+""", tmp_path)
+    assert result["controls"]["status"]["text"] == "Nothing selected in the DAW"
 
 
 @needs_lua
