@@ -75,7 +75,10 @@ class Dump:
 @pytest.fixture
 def rig(library_setup, no_leaked_threads):
     dump = Dump()
-    srv = OscServer(library_setup[0], port=0, reply_port=dump.port).start()
+    # oscsend exits before the daemon can see whose socket sent a request, so it counts as
+    # another user's: the folder of the outside files is opened to it in the config's way
+    srv = OscServer(library_setup[0], port=0, reply_port=dump.port,
+                    query_paths=[str(library_setup[3].parent)]).start()
     port = srv.address[1]
 
     def send(address, types="", *values):
