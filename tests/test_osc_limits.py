@@ -66,32 +66,47 @@ class ListBackend:
 
 
 class Counter:
-    """A UDP socket that counts what arrives (datagrams, bytes, begin/end of answers)."""
+    """A UDP socket that counts what arrives (datagrams, bytes, addresses), read as it comes by
+    a thread of its own so that the kernel's buffer never drops what the server sent."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         self.datagrams = self.bytes = 0
         self.addresses: list[str] = []
+        self.last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="counter", daemon=True)
+        self._thread.start()
 
-    def collect(self, quiet: float = 0.5) -> "Counter":
-        """Read until nothing arrives for ``quiet`` seconds."""
-        self.sock.settimeout(quiet)
-        while True:
+    def _read(self) -> None:
+        while not self._stop.is_set():
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
-                return self
+                continue
+            except OSError:
+                return
+            self.addresses.append(decode(data)[0].address)
             self.datagrams += 1
             self.bytes += len(data)
-            self.addresses.append(decode(data)[0].address)
+            self.last = time.monotonic()
+
+    def collect(self, quiet: float = 0.5) -> "Counter":
+        """Until nothing has arrived for ``quiet`` seconds."""
+        wait_for(lambda: time.monotonic() - self.last >= quiet, timeout=60,
+                 message="the replies to stop")
+        return self
 
     def count(self, address: str) -> int:
         return self.addresses.count(address)
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
         self.sock.close()
 
 
