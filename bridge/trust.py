@@ -135,11 +135,11 @@ class TrustPolicy:
         Decided from the path alone and the client (never from the file), so the refusal is the
         same whatever is (or is not) at ``path``.
         """
+        if local and self.is_owner(sender, local):  # cached: the common case stays cheap
+            return True
         if self.in_library(backend, path):
             return True
-        if self.query_paths and self._under(path, self.query_paths):
-            return True
-        return self.is_owner(sender, local)
+        return bool(self.query_paths) and self._under(path, self.query_paths)
 
     def in_library(self, backend, path: str) -> bool:
         """Inside the library by its name (indexed, or under a watched folder) *and* once its
