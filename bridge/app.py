@@ -81,7 +81,10 @@ class DaemonBackend:
 
 
 def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import RepeatFilter, SafeFormatter
+
+    fmt = SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    repeats = RepeatFilter()  # a flood of one kind of line cannot rotate the log away
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         try:
@@ -94,6 +97,7 @@ def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     for h in handlers:
         h.setFormatter(fmt)
+        h.addFilter(repeats)
         root.addHandler(h)
     for noisy in ("watchdog", "numba", "h5py", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -179,6 +183,7 @@ def _start_osc(backend, config: Config):
 
     server = OscServer(backend, host=config.osc.host, port=config.osc.port,
                        reply_port=config.osc.reply_port, allow=list(config.osc.allow),
+                       query_paths=list(config.osc.query_paths),
                        logger=logging.getLogger("soundalike.osc"))
     try:
         server.start()

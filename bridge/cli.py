@@ -13,6 +13,7 @@ from io import StringIO as _StringOut
 from typing import Sequence
 
 from .errors import UserError
+from .text import printable
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine import AudioError, ModelError, QueryError, StoreError
 
         if isinstance(exc, (QueryError, StoreError, ModelError, AudioError, OSError)):
-            print(f"soundalike: {_message(exc)}", file=sys.stderr)
+            print(f"soundalike: {printable(_message(exc))}", file=sys.stderr)
             return EXIT_USER
         raise
 
@@ -212,7 +213,7 @@ def cmd_index(args) -> int:
             bar.close()
         lib.close()
     for path, reason in summary.failures:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     print(f"indexed {summary.indexed}, skipped {summary.unchanged} unchanged, "
           f"failed {summary.failed}, removed {summary.removed}")
     return EXIT_OK
@@ -273,9 +274,9 @@ def _similar(args) -> int:
                                                       for p, s in results]},
                              ensure_ascii=False), flush=True)
         else:
-            print(q)
+            print(printable(q))
             for rank, (p, s) in enumerate(results, 1):
-                print(f"  {rank:3d}  {s:.3f}  {p}")
+                print(f"  {rank:3d}  {s:.3f}  {printable(p)}")
     return EXIT_OK
 
 
@@ -359,11 +360,11 @@ def cmd_status(args) -> int:
     print(f"failed   {info['failed']}")
     print(f"offline  {info['offline']}")
     print(f"state    {info['state']}")
-    print(f"model    {info['model_id']}  ({info['model_dir']})")
+    print(f"model    {info['model_id']}  ({printable(info['model_dir'])})")
     print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
-    print(f"data dir {info['data_dir']}")
+    print(f"data dir {printable(info['data_dir'])}")
     for f in info["failures"]:
-        print(f"failed: {f['path']}: {f['reason']}")
+        print(f"failed: {printable(f['path'])}: {printable(f['reason'])}")
     return EXIT_OK
 
 

@@ -26,6 +26,7 @@ host = "127.0.0.1"        # listen address; anything but loopback needs `allow`
 port = 9000               # requests come here
 # reply_port = 9001       # send replies here instead of the request's source port
 # allow = ["192.168.1.20"]  # client addresses (or networks, "192.168.1.0/24") allowed over LAN
+# query_paths = ["~/Music/Ableton"]  # folders outside the library any allowed client may query
 
 [indexing]
 threads = 1               # decoding threads (the encoder has its own bounded pool)
@@ -44,6 +45,7 @@ class OscConfig:
     port: int = 9000
     reply_port: int | None = None
     allow: tuple[str, ...] = ()
+    query_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class Config:
 
 _SCHEMA: dict[str, Any] = {
     "folders": "folders",
-    "osc": {"host": "host", "port": "port", "reply_port": "port", "allow": "allow"},
+    "osc": {"host": "host", "port": "port", "reply_port": "port", "allow": "allow",
+            "query_paths": "folders"},
     "indexing": {"threads": (1, 16), "batch_size": (1, 1024), "nice": (0, 19),
                  "settle_seconds": "seconds"},
     "log": {"level": "level"},
@@ -78,11 +81,18 @@ def load_config(path: str | os.PathLike | None) -> Config:
     if path is None or not Path(path).exists():
         return Config()
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the text
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: tables or arrays nested too deeply") \
+            from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return parse_config(raw, source=str(path))
 
 
@@ -95,10 +105,13 @@ def parse_config(raw: dict, *, source: str = "config") -> Config:
         port=values.get("osc.port", 9000),
         reply_port=values.get("osc.reply_port"),
         allow=tuple(values.get("osc.allow", ())),
+        query_paths=tuple(values.get("osc.query_paths", ())),
     )
     if not _is_loopback(osc.host) and not osc.allow:
         errors.append("osc.host: listening on a non-loopback address needs osc.allow "
                       "(the client addresses allowed)")
+    if len(errors) == 1:
+        raise ConfigError(f"{source}: {errors[0]}")
     if errors:
         raise ConfigError(f"{source}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
     idx = IndexingConfig(**{k.split(".", 1)[1]: v for k, v in values.items()
@@ -125,6 +138,8 @@ def _walk(raw: dict, schema: dict, prefix: str, errors: list[str], out: dict) ->
         ok, result = _check(rule, value)
         if ok:
             out[name] = result
+        elif isinstance(result, list):  # one problem per bad item of a list
+            errors.extend(f"{name}[{i}]: {why}" for i, why in result)
         else:
             errors.append(f"{name}: {result}")
 
@@ -136,8 +151,12 @@ def _check(rule, value) -> tuple[bool, Any]:
             return False, f"expected a whole number from {lo} to {hi}, got {value!r}"
         return True, value
     if rule == "folders":
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            return False, f"expected a list of folder paths, got {value!r}"
+        if not isinstance(value, list):
+            return False, f"expected a list of folder paths, got {_short(value)}"
+        bad = [(i, _folder_problem(v)) for i, v in enumerate(value)]
+        bad = [(i, why) for i, why in bad if why]
+        if bad:
+            return False, bad
         return True, [str(Path(v).expanduser()) for v in value]
     if rule == "port":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
@@ -153,11 +172,13 @@ def _check(rule, value) -> tuple[bool, Any]:
                 return False, f"expected an IP address such as \"127.0.0.1\", got {value!r}"
         return True, value
     if rule == "allow":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return False, f"expected a list of addresses, got {value!r}"
-        bad = [v for v in value if not _is_network(v)]
+        if not isinstance(value, list):
+            return False, f"expected a list of addresses, got {_short(value)}"
+        bad = [(i, f"expected an address or network such as \"192.168.1.20\" or "
+                   f"\"192.168.1.0/24\", got {_short(v)}")
+               for i, v in enumerate(value) if not isinstance(v, str) or not _is_network(v)]
         if bad:
-            return False, f"not an address or network: {', '.join(map(repr, bad))}"
+            return False, bad
         return True, value
     if rule == "seconds":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
@@ -168,6 +189,22 @@ def _check(rule, value) -> tuple[bool, Any]:
             return False, f"expected one of {', '.join(_LEVELS)}, got {value!r}"
         return True, value
     raise AssertionError(rule)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a problem names the item, not a page)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _folder_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"expected a folder path (a string), got {_short(value)}"
+    if not value.strip():
+        return "empty folder path"
+    if "\x00" in value:
+        return f"a folder path cannot contain a NUL character: {_short(value)}"
+    return None
 
 
 def _is_network(text: str) -> bool:

@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -19,7 +20,10 @@ from typing import Any, Callable, Sequence
 from engine import QueryError
 
 from .routes import (DEFAULT_COUNT, DEFAULT_LIST, MAX_COUNT, MAX_LISTS, MAX_SLOTS,
-                     MAX_SUBSCRIBERS, PREFIX, Route)
+                     MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_HOST, PREFIX,
+                     SUBSCRIPTION_TTL, Route)
+from .osc_wire import typed
+from .trust import TrustPolicy
 
 Dest = tuple  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
 Send = Callable[..., None]
@@ -116,6 +120,9 @@ class Handlers:
         # the list each client (host, source port) uses; "" = none (answers to it only)
         self._bindings: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._subscriber_lists: dict[Dest, str] = {}  # destination -> list it follows
+        self._expires: dict[Dest, float] = {}     # destination -> when its subscription ends
+        self.subscription_ttl = SUBSCRIPTION_TTL
+        self.trust = TrustPolicy()  # who may query what (the server sets the config's paths)
 
     @property
     def selection(self) -> str | None:
@@ -242,7 +249,7 @@ class Handlers:
         path = _check_path(path)
         if mode == "default":
             mode = None
-        if not req.local and not self.backend.is_allowed_query(path):
+        if not self.trust.may_query(self.backend, path, req.sender, req.local):
             raise RequestError(f"not allowed: {path} is not in the library")
         return Query(path, count, mode, tuple(weights))
 
@@ -291,7 +298,7 @@ class Handlers:
                    str(st["state"]))
 
     def ping(self, route: Route, req: Request) -> None:
-        self.reply(req, f"{PREFIX}/pong", *req.args)
+        self.reply(req, f"{PREFIX}/pong", *typed(req.tags, req.args))  # as received
 
     def reply_to(self, route: Route, req: Request) -> None:
         if req.tags not in ("i", "h"):
@@ -313,7 +320,7 @@ class Handlers:
         if req.tags != "s":
             raise wrong(route, req)
         path = _check_path(req.args[0]) if req.args[0] else ""
-        if path and not req.local and not self.backend.is_allowed_query(path):
+        if path and not self.trust.may_query(self.backend, path, req.sender, req.local):
             raise RequestError(f"not allowed: {path} is not in the library")
         with self._lock:
             rl = self._client_list(req)
@@ -366,12 +373,16 @@ class Handlers:
             raise RequestError(f"bad list name: {name!r} (1 to 32 letters, digits, _ - .)")
         dest = (req.sender[0], port) + tuple(req.sender[2:])
         with self._lock:
-            if dest not in self._subscribers and \
-                    len(self._subscribers) >= self.max_subscribers:
-                raise RequestError(f"too many subscribers ({self.max_subscribers})")
+            if dest not in self._subscribers:
+                if len(self._subscribers) >= self.max_subscribers:
+                    raise RequestError(f"too many subscribers ({self.max_subscribers})")
+                if sum(d[0] == dest[0] for d in self._subscribers) >= MAX_SUBSCRIBERS_PER_HOST:
+                    raise RequestError(f"too many subscribers from {dest[0]} "
+                                       f"({MAX_SUBSCRIBERS_PER_HOST})")
             rl = self._list(name)
             self._subscribers[dest] = slots
             self._subscriber_lists[dest] = name
+            self._expires[dest] = time.monotonic() + self.subscription_ttl
             results, cursor = list(rl.results), rl.cursor
         self.reply(req, f"{PREFIX}/subscribed", port, slots)
         # bring the new subscriber up to date: its labels and the cursor
@@ -386,9 +397,21 @@ class Handlers:
         dest = (req.sender[0], port) + tuple(req.sender[2:])
         with self._lock:
             self._subscriber_lists.pop(dest, None)
+            self._expires.pop(dest, None)
             if self._subscribers.pop(dest, None) is None:
                 raise RequestError(f"not subscribed: port {port}")
         self.reply(req, f"{PREFIX}/unsubscribed", port)
+
+    def expire_subscriptions(self, now: float | None = None) -> int:
+        """Forget subscriptions not renewed within their time to live; returns how many."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            gone = [d for d, t in self._expires.items() if t <= now]
+            for d in gone:
+                self._expires.pop(d, None)
+                self._subscribers.pop(d, None)
+                self._subscriber_lists.pop(d, None)
+        return len(gone)
 
     # -- the cursor over the last results -------------------------------------------------
     @staticmethod

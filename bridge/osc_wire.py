@@ -19,6 +19,11 @@ BUNDLE_TAG = b"#bundle\x00"
 MAX_BUNDLE_DEPTH = 8
 #: messages handled from one datagram; the rest of a bigger bundle is refused
 MAX_MESSAGES = 64
+#: arguments of one message: a longer type tag string is refused before any argument is read,
+#: so that decoding a datagram costs a bounded amount of work (no request needs more than ~20)
+MAX_ARGS = 128
+#: arguments of all the messages of one datagram (a bundle) together
+MAX_DATAGRAM_ARGS = 512
 
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
@@ -66,14 +71,14 @@ def decode(data: bytes) -> list[Message | DecodeError]:
     data = bytes(data)
     if data.startswith(b"#bundle"):
         out: list[Message | DecodeError] = []
-        _decode_bundle(data, 0, out)
+        _decode_bundle(data, 0, out, [MAX_DATAGRAM_ARGS])
         return out
     if data.startswith(b"/"):
         return [decode_message(data)]
     raise DecodeError("", "not an OSC message (an address starts with '/') or bundle")
 
 
-def _decode_bundle(data: bytes, depth: int, out: list) -> None:
+def _decode_bundle(data: bytes, depth: int, out: list, budget: list[int]) -> None:
     if depth >= MAX_BUNDLE_DEPTH:
         raise DecodeError("", f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
     if len(data) < 16 or not data.startswith(BUNDLE_TAG):
@@ -89,12 +94,14 @@ def _decode_bundle(data: bytes, depth: int, out: list) -> None:
         element = data[pos:pos + size]
         pos += size
         if element.startswith(b"#bundle"):
-            _decode_bundle(element, depth + 1, out)
+            _decode_bundle(element, depth + 1, out, budget)
         elif len(out) >= MAX_MESSAGES:
             raise DecodeError("", f"more than {MAX_MESSAGES} messages in one datagram")
         elif element.startswith(b"/"):
             try:
-                out.append(decode_message(element))
+                msg = decode_message(element, max_args=min(MAX_ARGS, budget[0]))
+                budget[0] -= len(msg.tags)
+                out.append(msg)
             except DecodeError as exc:
                 out.append(exc)
         else:
@@ -123,8 +130,13 @@ def _need(data: bytes, pos: int, n: int, what: str, address: str) -> None:
         raise DecodeError(address, f"truncated {what}")
 
 
-def decode_message(data: bytes) -> Message:
-    """Decode one OSC message (raises :class:`DecodeError`)."""
+def decode_message(data: bytes, *, max_args: int = MAX_ARGS) -> Message:
+    """Decode one OSC message (raises :class:`DecodeError`).
+
+    The work is linear in the datagram's size and bounded: a type tag string of more than
+    ``max_args`` tags is refused before any argument is read.  ``S`` (an OSC symbol) is read as
+    a string: it appears as ``s`` in :attr:`Message.tags`, so every handler treats both alike.
+    """
     address, pos = _read_string(data, 0, "address", "")
     if not address.startswith("/"):
         raise DecodeError(address, "the address must start with '/'")
@@ -134,21 +146,24 @@ def decode_message(data: bytes) -> Message:
     if not tag_string.startswith(","):
         raise DecodeError(address, "the type tag string must start with ','")
     tags = tag_string[1:]
+    if len(tags) > max_args:
+        raise DecodeError(address, f"too many arguments ({len(tags)}; at most {max_args})")
+    if "S" in tags:
+        tags = tags.replace("S", "s")
     args: list[Any] = []
     for n, tag in enumerate(tags, 1):
-        what = f"argument {n} ({tag})"
         if tag in _NUMBERS:
             number = _NUMBERS[tag]
-            _need(data, pos, number.size, what, address)
+            _need(data, pos, number.size, f"argument {n} ({tag})", address)
             args.append(number.unpack_from(data, pos)[0])
             pos += number.size
         elif tag in _CONSTANTS:
             args.append(_CONSTANTS[tag])
-        elif tag in "sS":
+        elif tag == "s":
             value, pos = _read_string(data, pos, f"string argument {n}", address)
             args.append(value)
         elif tag == "b":
-            _need(data, pos, 4, what, address)
+            _need(data, pos, 4, f"argument {n} ({tag})", address)
             (size,) = _INT32.unpack_from(data, pos)
             pos += 4
             padded = (size + 3) & ~3
@@ -157,7 +172,7 @@ def decode_message(data: bytes) -> Message:
             args.append(data[pos:pos + size])
             pos += padded
         elif tag == "c":
-            _need(data, pos, 4, what, address)
+            _need(data, pos, 4, f"argument {n} ({tag})", address)
             code = _UINT32.unpack_from(data, pos)[0]
             pos += 4
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
@@ -171,6 +186,38 @@ def decode_message(data: bytes) -> Message:
 
 
 # -- encoding -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Typed:
+    """An argument to encode with an explicit OSC type tag (as decoded: see :func:`typed`)."""
+    tag: str
+    value: Any
+
+
+def typed(tags: str, args: Iterable[Any]) -> tuple[Typed, ...]:
+    """Decoded arguments with their type tags, to send back exactly as received (ping's echo)."""
+    return tuple(Typed(t, v) for t, v in zip(tags, args))
+
+
+_F32_MAX = 3.4028234663852886e38
+
+
+def _encode_typed(arg: Typed, tags: list[str], body: list[bytes]) -> None:
+    tag, value = arg.tag, arg.value
+    if tag in _NUMBERS:
+        body.append(_NUMBERS[tag].pack(value))
+    elif tag in _CONSTANTS:
+        pass
+    elif tag in "sS":
+        body.append(_pad_string(value))
+    elif tag == "b":
+        body.append(_INT32.pack(len(value)) + bytes(value) + b"\x00" * (-len(value) % 4))
+    elif tag == "c":
+        body.append(_UINT32.pack(ord(value)))
+    else:
+        raise ValueError(f"unsupported OSC type tag {tag!r}")
+    tags.append(tag)
+
+
 def _pad_string(text: str) -> bytes:
     # surrogateescape: a path with undecodable bytes (possible on Linux) goes out as its bytes
     raw = text.encode("utf-8", "surrogateescape")
@@ -180,23 +227,32 @@ def _pad_string(text: str) -> bytes:
 
 
 def encode(address: str, *args: Any) -> bytes:
-    """One OSC message: ``int`` -> i (h beyond 32 bits), ``float`` -> f, ``str`` -> s,
-    ``bytes`` -> b, ``bool`` -> T/F, ``None`` -> N."""
+    """One OSC message: ``int`` -> i (h beyond 32 bits), ``float`` -> f (d beyond float32's
+    range), ``str`` -> s, ``bytes`` -> b, ``bool`` -> T/F, ``None`` -> N, :class:`Typed` -> its
+    own tag.  Raises ValueError for an int beyond 64 bits (OSC has no such type)."""
     tags = [","]
     body: list[bytes] = []
     for value in args:
-        if isinstance(value, bool):
+        if isinstance(value, Typed):
+            _encode_typed(value, tags, body)
+        elif isinstance(value, bool):
             tags.append("T" if value else "F")
         elif isinstance(value, int):
             if -2**31 <= value < 2**31:
                 tags.append("i")
                 body.append(_INT32.pack(value))
-            else:
+            elif -2**63 <= value < 2**63:
                 tags.append("h")
                 body.append(_INT64.pack(value))
+            else:
+                raise ValueError(f"integer {value} does not fit OSC's 64 bits")
         elif isinstance(value, float):
-            tags.append("f")
-            body.append(_FLOAT.pack(value))
+            if abs(value) > _F32_MAX and value != float("inf") and value != float("-inf"):
+                tags.append("d")
+                body.append(_DOUBLE.pack(value))
+            else:
+                tags.append("f")
+                body.append(_FLOAT.pack(value))
         elif isinstance(value, str):
             tags.append("s")
             body.append(_pad_string(value))

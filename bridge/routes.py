@@ -22,12 +22,16 @@ MAX_COUNT = 100
 DEFAULT_COUNT = 10
 #: the cap on per-rank slot addresses a subscriber may ask for
 MAX_SLOTS = MAX_COUNT
-#: the cap on subscribers (a subscription lasts until /soundalike/unsubscribe or restart)
+#: the cap on subscribers, all hosts together and from one host (this machine is one host)
 MAX_SUBSCRIBERS = 32
 #: the result list that the DAW's selection, its companions and controllers share by default
 DEFAULT_LIST = "daw"
 #: the cap on result lists kept (the least recently used one nobody follows is forgotten)
 MAX_LISTS = 64
+MAX_SUBSCRIBERS_PER_HOST = 16
+#: a subscription ends this many seconds after the last /soundalike/subscribe for its port
+#: (subscribing again renews it), at /soundalike/unsubscribe, or at a restart
+SUBSCRIPTION_TTL = 3600.0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,13 @@ Threads (each a small loop with a stop event, woken by a marker, joined on ``sto
 Both lanes are bounded queues: under a flood, a request that finds its lane full is answered
 ``busy`` (at most ``busy_replies_per_s`` such answers a second, the rest dropped), so memory
 stays bounded and status requests, served on the receiving thread, keep being answered.
+
+Work per datagram is bounded (see bridge/osc_wire.py: at most 128 arguments a message, 512 a
+datagram, refused before they are read), and the inbox between the receiving thread and the
+decoder is fair: each sender (host and port) has its own queue, served in turn, so datagrams
+that are slow to handle cannot make another client's requests wait behind them.  Every reply
+goes through the reply budget (bridge/budget.py) and a size check: a reply too large for one
+datagram is answered ``/soundalike/error`` instead.
 """
 from __future__ import annotations
 
@@ -23,14 +30,21 @@ import queue
 import socket
 import threading
 import time
+from collections import OrderedDict, deque
 from typing import Any, Iterable
 
+from .budget import ReplyBudget
 from .errors import ConfigError, UserError
-from .handlers import Handlers, Query, Request, RequestError
+from .handlers import ERROR, Handlers, Query, Request, RequestError
 from .osc_wire import DecodeError, Message, decode, encode
 from .routes import ROUTES
+from .trust import TrustPolicy
 
 MAX_DATAGRAM = 65_535
+#: the largest UDP payload over IPv4 (IPv6 allows 65,527 but the smaller limit is used for both)
+MAX_REPLY = 65_507
+#: an address quoted in an error message is cut to this many characters
+QUOTE = 200
 _STOP = object()
 #: requests answered by the receiving thread itself (cheap; they must get through a flood)
 _URGENT = (b"/soundalike/status\x00", b"/soundalike/ping\x00")
@@ -92,21 +106,91 @@ class _RateLimit:
             return False
 
 
+class _Inbox:
+    """Datagrams waiting to be decoded: bounded in count, in bytes and per sender; fair.
+
+    Each sender (host, port) has its own FIFO; :meth:`get` serves the senders in turn, one
+    datagram each, so a sender's backlog delays only itself.  ``put`` never blocks: a datagram
+    that would pass a bound is refused (the caller counts it as dropped).
+    """
+
+    def __init__(self, max_items: int, max_bytes: int, per_sender: int) -> None:
+        self.max_items, self.max_bytes, self.per_sender = max_items, max_bytes, per_sender
+        self._queues: OrderedDict[tuple, deque] = OrderedDict()
+        self._cv = threading.Condition()
+        self.items = 0
+        self.bytes = 0
+        self.peak = 0
+        self.peak_per_sender = 0
+        self._closed = False
+
+    def put(self, sender: tuple, data: bytes) -> bool:
+        key = (sender[0], sender[1])
+        with self._cv:
+            q = self._queues.get(key)
+            if self.items >= self.max_items or self.bytes + len(data) > self.max_bytes or \
+                    (q is not None and len(q) >= self.per_sender):
+                return False
+            if q is None:
+                q = self._queues[key] = deque()
+            q.append((data, sender))
+            self.items += 1
+            self.bytes += len(data)
+            self.peak = max(self.peak, self.items)
+            self.peak_per_sender = max(self.peak_per_sender, len(q))
+            self._cv.notify()
+            return True
+
+    def get(self):
+        """The next datagram, (data, sender), in turn; ``_STOP`` once closed."""
+        with self._cv:
+            while not self._queues and not self._closed:
+                self._cv.wait()
+            if self._closed:
+                return _STOP
+            key, q = next(iter(self._queues.items()))
+            item = q.popleft()
+            if q:
+                self._queues.move_to_end(key)
+            else:
+                del self._queues[key]
+            self.items -= 1
+            self.bytes -= len(item[0])
+            return item
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._queues.clear()
+            self.items = self.bytes = 0
+            self._cv.notify_all()
+
+    def reopen(self) -> None:
+        with self._cv:
+            self._closed = False
+
+
 class OscServer:
     """Serves the OSC protocol of docs/osc.md for a :class:`bridge.backend.Backend`.
 
     ``host``/``port``: where to listen (port 0: any free port, see :attr:`address`).
     ``reply_port``: the daemon's ``--reply-port`` (replies go there unless a client registered
     a port with ``/soundalike/reply_to``).  ``allow``: client addresses or networks allowed
-    besides this machine; required when ``host`` is not a loopback address.  Raises ConfigError
-    for a bad configuration; :meth:`start` raises UserError when it cannot listen.
+    besides this machine; required when ``host`` is not a loopback address.  ``query_paths``:
+    folders outside the library that any allowed client may query (see bridge/trust.py).
+    ``budget_rate``, ``budget_burst``, ``amplification``: the reply budget per destination
+    (bridge/budget.py).  Raises ConfigError for a bad configuration; :meth:`start` raises
+    UserError when it cannot listen.
     """
 
     def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 9000,
                  reply_port: int | None = None, allow: Iterable[str] = (),
                  logger: logging.Logger | None = None, queue_size: int = 64,
                  slow_queue_size: int = 16, busy_replies_per_s: float = 100.0,
-                 progress_interval: float = 0.25, inbox_size: int = 2048) -> None:
+                 progress_interval: float = 0.25, inbox_size: int = 2048,
+                 inbox_bytes: int = 8 << 20, inbox_per_sender: int = 128,
+                 query_paths: Iterable[str] = (), budget_rate: float = 32_768,
+                 budget_burst: float = 65_536, amplification: float = 16) -> None:
         self.log = logger or logging.getLogger("soundalike.osc")
         self.backend = backend
         self.host = host or "127.0.0.1"
@@ -120,6 +204,10 @@ class OscServer:
             raise ConfigError(f"listening on {self.host} (not loopback) needs an allow-list of "
                               "client addresses")
         self.handlers = Handlers(backend, self._send, reply_port=reply_port, logger=self.log)
+        self.handlers.trust = TrustPolicy(query_paths)
+        self.budget = ReplyBudget(rate=budget_rate, burst=budget_burst,
+                                  amplification=amplification, is_local=self._is_local_host)
+        self._ctx = threading.local()  # the request being served on this thread
         self.progress_interval = progress_interval
         self._fast: queue.Queue = queue.Queue(maxsize=queue_size)
         self._slow: queue.Queue = queue.Queue(maxsize=slow_queue_size)
@@ -127,7 +215,7 @@ class OscServer:
         # raw datagrams waiting to be decoded: the receiving thread only reads the socket (so
         # that the kernel's buffer does not overflow under a flood) and answers status and ping
         # itself; a full inbox drops datagrams
-        self._inbox: queue.Queue = queue.Queue(maxsize=inbox_size)
+        self._inbox = _Inbox(inbox_size, inbox_bytes, inbox_per_sender)
         self._busy = _RateLimit(busy_replies_per_s)
         self._garbage = _RateLimit(busy_replies_per_s)
         self._stop = threading.Event()
@@ -137,7 +225,8 @@ class OscServer:
         self._access_cache: dict[str, tuple[bool, bool]] = {}
         self._listening = False
         self.stats = {"datagrams": 0, "malformed": 0, "refused": 0, "busy": 0,
-                      "events_dropped": 0, "inbox_dropped": 0}
+                      "events_dropped": 0, "inbox_dropped": 0, "too_large": 0,
+                      "over_budget": 0}
 
     # -- life cycle -----------------------------------------------------------------------
     @property
@@ -168,6 +257,7 @@ class OscServer:
         if bound is not None and not bound.is_unspecified:
             self._local_ips.add(bound)
         self._access_cache.clear()
+        self._inbox.reopen()
         self._stop.clear()
         self._listening = True
         self.backend.add_listener(self._on_backend_event)
@@ -194,7 +284,8 @@ class OscServer:
         self._wake_receiver()
         receiver, rest = self._threads[0], self._threads[1:]
         receiver.join()
-        for q in (self._inbox, self._fast, self._slow, self._events):
+        self._inbox.close()
+        for q in (self._fast, self._slow, self._events):
             _drain(q)
             q.put(_STOP)
         for t in rest:
@@ -226,13 +317,34 @@ class OscServer:
             pass  # the receive timeout wakes it anyway
 
     # -- sending --------------------------------------------------------------------------
+    def _is_local_host(self, host: str) -> bool:
+        return self.client_access(host)[1]
+
     def _send(self, dest: tuple, address: str, *args: Any) -> None:
+        """Send one message, within the reply budget; one too large for a datagram is answered
+        with /soundalike/error (to the request being served, when there is one)."""
         sock = self._sock
         if sock is None:
             return
+        data = encode(address, *args)
+        if len(data) > MAX_REPLY:
+            self.stats["too_large"] += 1
+            request = getattr(self._ctx, "address", None)
+            if request is None or address == ERROR:
+                self.log.debug("OSC %s to %s dropped: %d bytes", address, dest[:2], len(data))
+                return
+            data = encode(ERROR, _quote(request), f"reply too large for one datagram "
+                          f"({address}, {len(data)} bytes; at most {MAX_REPLY})")
+            address = ERROR
+        sender = getattr(self._ctx, "sender", None)
+        own_socket = sender is not None and tuple(sender[:2]) == tuple(dest[:2]) and \
+            self._is_local_host(dest[0])
+        if not own_socket and not self.budget.allow(dest, address, len(data), args):
+            self.stats["over_budget"] += 1
+            return
         try:
-            sock.sendto(encode(address, *args), dest)
-        except OSError as exc:  # unreachable host, message too long, socket closed, ...
+            sock.sendto(data, dest)
+        except OSError as exc:  # unreachable host, socket closed, ...
             self.log.debug("OSC send %s to %s failed: %s", address, dest[:2], exc)
 
     # -- receiving ------------------------------------------------------------------------
@@ -260,9 +372,7 @@ class OscServer:
                 except Exception:  # never die of a datagram
                     self.log.exception("OSC datagram from %s could not be handled", sender[:2])
                 continue
-            try:
-                self._inbox.put_nowait((data, sender))
-            except queue.Full:
+            if not self._inbox.put(sender, data):
                 self.stats["inbox_dropped"] += 1
 
     def _dispatch_loop(self) -> None:
@@ -274,6 +384,11 @@ class OscServer:
                 self.handle_datagram(*item)
             except Exception:  # never die of a datagram
                 self.log.exception("OSC datagram from %s could not be handled", item[1][:2])
+
+    def inbox_stats(self) -> dict:
+        """Datagrams waiting to be decoded now, and the most there ever were (all, one sender)."""
+        return {"waiting": self._inbox.items, "bytes": self._inbox.bytes,
+                "peak": self._inbox.peak, "peak_per_sender": self._inbox.peak_per_sender}
 
     def client_access(self, host: str) -> tuple[bool, bool]:
         cached = self._access_cache.get(host)
@@ -301,25 +416,40 @@ class OscServer:
             return  # a client that is not allowed gets nothing at all
         if not data:
             return  # an empty datagram (our own wake-up marker, or nothing worth answering)
+        ctx = self._ctx
+        ctx.sender, ctx.address = sender, ""
         try:
-            items: list[Message | DecodeError] = decode(data)
-        except DecodeError as exc:
-            items = [exc]
-        for item in items:
-            if isinstance(item, DecodeError):
-                self.stats["malformed"] += 1
-                if item.address or self._garbage.allow():
-                    self.handlers.error(sender, item.address, f"malformed: {item.reason}")
-                continue
-            self._dispatch(Request(item.address, item.tags, item.args, sender, local))
+            dest = self.handlers.dest_for(sender)
+            if not (local and tuple(dest[:2]) == tuple(sender[:2])):
+                self.budget.credit(dest, len(data))
+            try:
+                items: list[Message | DecodeError] = decode(data)
+            except DecodeError as exc:
+                items = [exc]
+            for item in items:
+                ctx.address = item.address
+                if isinstance(item, DecodeError):
+                    self.stats["malformed"] += 1
+                    if item.address or self._garbage.allow():
+                        self.handlers.error(sender, _quote(item.address),
+                                            f"malformed: {item.reason}")
+                    continue
+                self._dispatch(Request(item.address, item.tags, item.args, sender, local))
+        finally:
+            ctx.sender = ctx.address = None
 
     def _dispatch(self, req: Request) -> None:
         route = ROUTES.get(req.address)
         if route is None:
-            self.handlers.error(req.sender, req.address, f"unknown address: {req.address}")
+            self.handlers.error(req.sender, _quote(req.address),
+                                f"unknown address: {_quote(req.address)}")
             return
         if route.local_only and not req.local:
             self.handlers.error(req.sender, req.address, "not allowed from a remote client")
+            return
+        if route.local_only and not self.handlers.trust.is_owner(req.sender, req.local):
+            self.handlers.error(req.sender, req.address,
+                                "not allowed: only the user running the daemon may do this")
             return
         if route.lane == "inline":
             self.handlers.handle(route, req)
@@ -367,7 +497,11 @@ class OscServer:
             if item is _STOP:
                 return
             route, req, query = item
-            self.handlers.handle(route, req, query)
+            self._ctx.sender, self._ctx.address = req.sender, req.address
+            try:
+                self.handlers.handle(route, req, query)
+            finally:
+                self._ctx.sender = self._ctx.address = None
 
     # -- pushes ---------------------------------------------------------------------------
     def _on_backend_event(self, event: str, args: tuple) -> None:
@@ -382,10 +516,15 @@ class OscServer:
     def _push_loop(self) -> None:
         pending_progress: tuple | None = None
         last_progress = 0.0
+        next_expiry = time.monotonic() + 1.0
         while True:
-            timeout = None
+            now = time.monotonic()
+            if now >= next_expiry:  # subscriptions not renewed in time end here
+                self.handlers.expire_subscriptions(now)
+                next_expiry = now + 1.0
+            timeout = next_expiry - now
             if pending_progress is not None:
-                timeout = max(0.0, last_progress + self.progress_interval - time.monotonic())
+                timeout = min(timeout, max(0.0, last_progress + self.progress_interval - now))
             try:
                 item = self._events.get(timeout=timeout)
             except queue.Empty:
@@ -426,6 +565,11 @@ def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
     except OSError:
         pass
+
+
+def _quote(text: str) -> str:
+    """``text`` cut to QUOTE characters (an address quoted back in an error)."""
+    return text if len(text) <= QUOTE else text[:QUOTE] + f"... ({len(text)} characters)"
 
 
 def _drain(q: queue.Queue) -> None:
