@@ -12,15 +12,18 @@
 
 Who owns a client's socket: on Linux, the UDP socket tables ``/proc/net/udp`` and
 ``/proc/net/udp6`` give the uid of the socket bound to the request's source address and port
-(the same answer ``ss -uap`` gives).  Where there is no such table (macOS, Windows) the owner
-is unknown and the client is treated as another user: list the folders it may query in
-``osc.query_paths``.
+(the same answer ``ss -uap`` gives).  Where there is no such table (macOS), ``lsof`` (part of
+macOS) is asked for the socket's owner instead.  Where neither answers (Windows, or no lsof)
+the owner is unknown and the client is treated as another user: list the folders it may query
+in ``osc.query_paths``.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import struct
+import subprocess
 import threading
 import time
 from collections import OrderedDict
@@ -64,12 +67,14 @@ def socket_owner(host: str, port: int, tables: Iterable[str] = UDP_TABLES) -> in
     if ip is None:
         return None
     uids: set[int] = set()
+    readable = False
     for table in tables:
         try:
             with open(table, encoding="ascii", errors="replace") as f:
                 lines = f.readlines()[1:]
         except OSError:
             continue
+        readable = True
         for line in lines:
             fields = line.split()
             if len(fields) < 8:
@@ -84,6 +89,25 @@ def socket_owner(host: str, port: int, tables: Iterable[str] = UDP_TABLES) -> in
             local = _table_address(addr)
             if local is not None and (local == ip or local.is_unspecified):
                 uids.add(uid)
+    if not readable:
+        return lsof_owner(port)
+    return uids.pop() if len(uids) == 1 else None
+
+
+def lsof_owner(port: int, *, lsof: str | None = None) -> int | None:
+    """The uid of the UDP socket on ``port`` as ``lsof`` reports it (macOS has no
+    /proc/net/udp); None without lsof, when it fails, or when sockets of several users match."""
+    lsof = lsof or shutil.which("lsof") or ("/usr/sbin/lsof" if os.path.exists("/usr/sbin/lsof")
+                                            else None)
+    if lsof is None or not 0 < port < 65536:
+        return None
+    try:
+        out = subprocess.run([lsof, "-nP", f"-iUDP:{port}", "-Fu"], capture_output=True,
+                             text=True, timeout=2.0, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    uids = {int(line[1:]) for line in out.splitlines()
+            if line.startswith("u") and line[1:].isdigit()}
     return uids.pop() if len(uids) == 1 else None
 
 

@@ -113,6 +113,16 @@ def test_socket_owner_finds_the_uid_of_a_real_socket():
     assert socket_owner("not an address", 1) is None
 
 
+@pytest.mark.skipif(shutil.which("lsof") is None, reason="needs lsof")
+def test_without_socket_tables_lsof_tells_the_owner():
+    # macOS has no /proc/net/udp: the owner comes from lsof there
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert socket_owner("127.0.0.1", port, tables=("/nonexistent/udp",)) == os.geteuid()
+    assert socket_owner("127.0.0.1", port, tables=("/nonexistent/udp",)) is None  # closed
+
+
 @needs_root
 def test_socket_owner_of_another_users_process():
     script = ("import socket, sys\n"
