@@ -61,6 +61,8 @@ var state = {
 var self = this;             // the jsthis object, for Tasks
 var viewObserver = null;     // LiveAPI on "live_set view", observing detail_clip
 var selectionTask = null;    // deferred handling of a selection change
+var renewTask = null;        // renews the daemon subscription (it expires after an hour)
+var RENEW_MS = 10 * 60 * 1000;
 
 // ---------------------------------------------------------------- small helpers
 
@@ -189,6 +191,9 @@ function init() {
     viewObserver = new LiveAPI(onViewChanged, "live_set view");
     viewObserver.property = "detail_clip";
     register();
+    renewTask = new Task(register, self);
+    renewTask.interval = RENEW_MS;  // the daemon forgets a subscription not renewed in an hour
+    renewTask.repeat();
     var clip = new LiveAPI("live_set view detail_clip");
     scheduleSelection(isValid(clip) ? Number(clip.id) : 0);
 }
@@ -364,6 +369,9 @@ function anything() {
 function notifydeleted() {
     // The device is being removed: stop the daemon's pushes to our port.
     send(["/soundalike/unsubscribe", config.replyPort]);
+    if (renewTask) {
+        renewTask.cancel();
+    }
     if (selectionTask) {
         selectionTask.cancel();
     }

@@ -257,10 +257,23 @@ def test_bad_port_is_refused_with_a_message():
     assert "Reply port must be 1 to 65535" in text_of(out(record, STATUS, "bad")[-1])
 
 
+def test_subscription_is_renewed_before_the_daemon_expires_it():
+    # the daemon ends a subscription an hour after its last renewal (bridge/routes.py)
+    from bridge.routes import SUBSCRIPTION_TTL
+
+    record = run(START + [{"do": "mark", "label": "later"}, {"do": "interval"}])
+    assert ["/soundalike/subscribe", 9001] in osc(record, "later")
+    assert ["/soundalike/reply_to", 9001] in osc(record, "later")
+    assert 0 < record["intervals"][0] / 1000 < SUBSCRIPTION_TTL / 2
+
+
 def test_unsubscribes_when_the_device_is_deleted():
     record = run(START + [{"do": "mark", "label": "gone"},
                           {"do": "message", "name": "notifydeleted"}])
     assert osc(record, "gone") == [["/soundalike/unsubscribe", 9001]]
+    record = run(START + [{"do": "message", "name": "notifydeleted"}, {"do": "mark", "label": "gone"},
+                          {"do": "interval"}])
+    assert osc(record, "gone") == []  # no renewal after the device is gone
 
 
 # ---------------------------------------------------------------- results in, menu out

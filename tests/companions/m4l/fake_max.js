@@ -16,6 +16,7 @@ function createMax(lom, options) {
   const record = {outlets: [], posts: [], calls: [], sets: [], violations: [], errors: []};
   const observers = [];
   const tasks = [];
+  const repeating = [];
   let inNotification = false;
   let deviceReady = false;
 
@@ -151,6 +152,12 @@ function createMax(lom, options) {
   }
   Task.prototype.schedule = function () { this.cancelled = false; tasks.push(this); };
   Task.prototype.cancel = function () { this.cancelled = true; };
+  // Max's repeating Task: every `interval` ms until cancelled; the scenario's "interval" step
+  // lets each repeating task's interval pass once
+  Task.prototype.repeat = function () {
+    this.cancelled = false;
+    if (repeating.indexOf(this) < 0) repeating.push(this);
+  };
 
   function outlet(n) {
     let args = Array.prototype.slice.call(arguments, 1);
@@ -199,6 +206,12 @@ function createMax(lom, options) {
           inNotification = true;
           try { o.api._callback.call(o.api, args); } finally { inNotification = false; }
         });
+    },
+    runInterval() {
+      for (const t of repeating.slice()) {
+        if (!t.cancelled) t.fn.apply(t.obj, t.args);
+      }
+      record.intervals = repeating.filter((t) => !t.cancelled).map((t) => t.interval);
     },
     runTasks() {
       while (tasks.length) {

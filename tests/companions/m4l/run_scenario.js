@@ -5,6 +5,7 @@
 //   {"do": "message", "name": n, "args": [...]}       a message into the [js] inlet
 //   {"do": "notify", "id": i, "property": p, "args": [...]}   a LOM notification
 //   {"do": "tasks"}                                   the scheduler runs the pending Tasks
+//   {"do": "interval"}                                each repeating Task's interval passes once
 //   {"do": "mark", "label": l}                        remember how many outlet calls so far
 //   {"do": "lom", "id": i, "props": {...}}            change the fake Live set
 // stdout: the record of everything the script did, as JSON.
@@ -25,6 +26,7 @@ process.stdin.on("end", () => {
       case "message": max.message(step.name, step.args); break;
       case "notify": max.notify(step.id, step.property, step.args); break;
       case "tasks": max.runTasks(); break;
+      case "interval": max.runInterval(); break;
       case "mark": marks[step.label] = max.record.outlets.length; break;
       case "lom": Object.assign(spec.lom.objects[String(step.id)].props, step.props); break;
       default: throw new Error("unknown step " + JSON.stringify(step));
