@@ -22,6 +22,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -331,39 +332,49 @@ class ApproxIndex:
 # ------------------------------------------------------------------------------- AutoIndex
 class AutoIndex:
     """Exact search while the collection is small, approximate above ``threshold`` items
-    (default ``exact_limit(dim)``: 30,000 at dim 128).
+    (default ``exact_limit(dim)``: 30,000 at dim 128).  This is the only place that decides
+    between the two.
 
-    Moves to an ``ApproxIndex`` (built from the exact matrix) when an addition takes it above
-    ``threshold``, and back to exact when removals take it below ``threshold // 2`` (the
-    hysteresis keeps a collection hovering at the threshold from rebuilding back and forth).
-    ``exclude`` and ``weights`` keep their meaning on both sides (see ``ApproxIndex.search``).
-    ``ann``: keyword arguments for ``ApproxIndex``.
+    Moves to an ``ApproxIndex`` when an addition takes it above ``threshold``, and back to exact
+    when removals take it below ``threshold // 2`` (the hysteresis keeps a collection hovering
+    at the threshold from rebuilding back and forth).  ``exclude`` and ``weights`` keep their
+    meaning on both sides (see ``ApproxIndex.search``).  ``ann``: keyword arguments for
+    ``ApproxIndex``.
+
+    ``background``: build the approximate index on a background thread instead of inside the
+    ``add`` that crosses the threshold.  The exact index keeps answering (above the threshold)
+    until the build is done; changes made meanwhile are replayed onto the new graph before it
+    is swapped in.  The builder takes ``lock`` (the owner's lock, the one its callers hold
+    around every call) to read the vectors and to swap, and calls ``on_built()`` with it held.
+    ``close()`` stops a build in progress.
     """
 
+    BUILD_STEP = 256  # items added per step of a background build (usearch holds the GIL)
+
     def __init__(self, dim: int, *, threshold: int | None = None, threads: int = 0,
+                 background: bool = False, lock=None, on_built: Callable[[], None] | None = None,
                  **ann) -> None:
         self.dim = int(dim)
         self.threshold = exact_limit(self.dim) if threshold is None else int(threshold)
         self._ann_kwargs = dict(ann, threads=threads)
         self._impl: ExactIndex | ApproxIndex = ExactIndex(self.dim)
         self._checksum = 0
+        self._background = background
+        self._lock = lock
+        self._on_built = on_built
+        self._builder = None  # engine.threads.Worker while a background build runs
+        self._changelog: list | None = None
 
     @property
     def kind(self) -> str:
         return "exact" if isinstance(self._impl, ExactIndex) else "approx"
 
-    def adopt(self, ann: "ApproxIndex", *, threshold: int | None = None) -> None:
-        """Replace the implementation by ``ann`` (built elsewhere, e.g. in the background)."""
-        self._impl = ann
-        if threshold is not None:
-            self.threshold = int(threshold)
+    @property
+    def building(self) -> bool:
+        return self._builder is not None and self._builder.is_alive()
 
     def vector(self, key: int) -> np.ndarray:
         return self._impl.vector(key)
-
-    @property
-    def impl(self) -> ExactIndex | ApproxIndex:
-        return self._impl
 
     def __len__(self) -> int:
         return len(self._impl)
@@ -384,10 +395,15 @@ class AutoIndex:
             keys, vectors = _last_wins(keys, vectors)
             new = np.fromiter((int(x) not in self._impl for x in keys), dtype=bool,
                               count=len(keys))
-            if len(self._impl) + int(new.sum()) <= self.threshold:
+            over = len(self._impl) + int(new.sum()) > self.threshold
+            if not over or self._background:
                 self._impl.add(keys, vectors)
                 with np.errstate(over="ignore"):
                     self._checksum = int(_U64(self._checksum) + _mix(keys[new]).sum(dtype=_U64))
+                if self._changelog is not None:
+                    self._changelog.append((keys, vectors))
+                elif over:
+                    self._start_build()
                 return
             self._to_approx()
         self._impl.add(keys, vectors)
@@ -399,6 +415,8 @@ class AutoIndex:
             self._impl.remove(keys)
             with np.errstate(over="ignore"):
                 self._checksum = int(_U64(self._checksum) - _mix(keys[gone]).sum(dtype=_U64))
+            if self._changelog is not None:
+                self._changelog.append((keys, None))
         else:
             self._impl.remove(keys)
             if len(self._impl) < self.threshold // 2:
@@ -419,6 +437,48 @@ class AutoIndex:
         self._impl = exact
         self._checksum = ann.checksum()
 
+    # -- the background build
+    def _start_build(self) -> None:
+        from engine.threads import Worker
+
+        self._changelog = []
+        self._builder = Worker("soundalike-ann-build", self._build).start()
+
+    def _build(self, stop) -> None:
+        """Build the graph off the lock in small steps, replay what changed, swap it in."""
+        lock = self._lock
+        try:
+            with lock:
+                exact = self._impl
+                n = len(exact)
+                keys, vecs = exact.keys(), exact._matrix[:n].copy()
+            ann = ApproxIndex(self.dim, **self._ann_kwargs)
+            for start in range(0, len(keys), self.BUILD_STEP):
+                if stop.is_set():
+                    return
+                ann.add(keys[start:start + self.BUILD_STEP], vecs[start:start + self.BUILD_STEP])
+                time.sleep(0)  # let the query threads run between steps
+            del vecs
+            with lock:
+                if stop.is_set() or self._impl is not exact:
+                    return
+                for k, v in self._changelog:
+                    ann.add(k, v) if v is not None else ann.remove(k)
+                self._changelog = None
+                if len(ann) > self.threshold // 2:
+                    self._impl = ann
+                if self._on_built is not None:
+                    self._on_built()
+        finally:
+            if self._changelog is not None:
+                with lock:
+                    self._changelog = None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop a background build in progress (the exact index keeps what it has)."""
+        if self._builder is not None:
+            self._builder.stop(timeout)
+
     def search(self, query: np.ndarray, k: int, *, exclude: frozenset[int] = frozenset(),
                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self._impl.search(query, k, exclude=exclude, weights=weights)
@@ -438,13 +498,15 @@ class AutoIndex:
     @classmethod
     def load(cls, path: str | os.PathLike, *, dim: int | None = None,
              generation: int | None = None, keys: np.ndarray | None = None,
-             threshold: int | None = None, threads: int = 0, **ann) -> "AutoIndex":
+             threshold: int | None = None, threads: int = 0, background: bool = False,
+             lock=None, on_built: Callable[[], None] | None = None, **ann) -> "AutoIndex":
         """Read a file written by ``save`` (either form); ``StaleIndexError`` as in
         ``ApproxIndex.load``.  The loaded form is kept even if ``threshold`` would pick the
         other one; the next addition or removal applies the threshold."""
         header, payload = _read(path)
         _check(header, path, dim=dim, generation=generation, keys=keys)
-        self = cls(header["dim"], threshold=threshold, threads=threads, **ann)
+        self = cls(header["dim"], threshold=threshold, threads=threads, background=background,
+                   lock=lock, on_built=on_built, **ann)
         if header.get("kind") == "usearch":
             search_time = {k: v for k, v in ann.items() if k in _SEARCH_TIME}
             self._impl = ApproxIndex._from_payload(header, payload, path, threads=threads,
