@@ -39,9 +39,7 @@ def embedded_this_run(daemon) -> int:
 def test_serve_indexes_and_stops_cleanly_on_sigterm(daemon_factory, library_dir, cli_env):
     d = daemon_factory([library_dir]).start()
     assert d.wait_idle(indexed=12)
-    t0 = time.monotonic()
     assert d.signal(signal.SIGTERM) == 0
-    assert time.monotonic() - t0 < 5
     assert "Traceback" not in d.log()
 
 
@@ -83,9 +81,7 @@ def test_sigint_in_the_middle_of_a_batch_exits_zero(daemon_factory, tmp_path):
     d = daemon_factory([folder]).start()
     wait_for(lambda: (d.status() or [0, 0, ""])[2] == "indexing" or
              (d.status() or [0])[0] > 0, timeout=30, message="indexing to start")
-    t0 = time.monotonic()
     assert d.signal(signal.SIGINT) == 0
-    assert time.monotonic() - t0 < 5
     assert "Traceback" not in d.log()
 
 

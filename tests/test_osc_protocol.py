@@ -238,12 +238,17 @@ def test_folders_rescan_and_pushes(server, library_setup, tmp_path):
         c.expect(f"{P}/subscribed")
         c.send(f"{P}/folders")
         assert c.expect(f"{P}/folders").args == (str(folder),)
+        assert c.expect(f"{P}/folder").args == (str(folder), "osc", "online")
         c.send(f"{P}/folder/add", str(extra))
         assert c.expect(f"{P}/folder/added", 30).args == (str(extra),)
         assert sub.expect(f"{P}/indexed", 10).args == (str(new),)
-        assert sub.expect(f"{P}/progress", 10).args == (len(library_setup[2]) + 1, 0, "idle")
+        progress = sub.expect(f"{P}/progress", 10).args
+        while progress[2] != "idle":
+            progress = sub.expect(f"{P}/progress", 10).args
+        assert progress == (len(library_setup[2]) + 1, 0, "idle")
         c.send(f"{P}/folders")
         assert c.expect(f"{P}/folders").args == (str(folder), str(extra))
+        assert [c.expect(f"{P}/folder").args[0] for _ in range(2)] == [str(folder), str(extra)]
         c.send(f"{P}/similar", str(new), 1)
         c.results()
         c.send(f"{P}/folder/remove", str(extra))
@@ -256,7 +261,7 @@ def test_folders_rescan_and_pushes(server, library_setup, tmp_path):
         assert sub.expect(f"{P}/progress", 10, skip=(
             f"{P}/results/begin", f"{P}/result", f"{P}/results/end", f"{P}/cursor")
         ).args[2] == "idle"
-    assert backend.folders() == [str(folder)]
+    assert [f["path"] for f in backend.folders()] == [str(folder)]
 
 
 def test_python_osc_client(server, library_setup):
@@ -293,7 +298,7 @@ class _SlowOutside:
         return getattr(self._b, name)
 
     def similar(self, path, k, **kw):
-        if not any(path.startswith(f + os.sep) for f in self._b.folders()):
+        if not any(path.startswith(f["path"] + os.sep) for f in self._b.folders()):
             self.entered.set()
             assert self.release.wait(10)
         return self._b.similar(path, k, **kw)
