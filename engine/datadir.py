@@ -35,7 +35,13 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> "DataDirLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Take the lock.  A data dir where the lock file cannot even be created (read-only,
+        or a full disk) cannot be written by anyone either: the store says so when it tries,
+        so that is no reason to refuse here."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return self
         try:
             _lock(fd)
         except OSError:
@@ -44,8 +50,11 @@ class DataDirLock:
             raise DataDirBusy(f"the data dir {self.path.parent} is in use by another "
                               f"Soundalike process{f' (pid {pid})' if pid else ''}",
                               pid) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # information for the message a second writer gets; best effort (disk full)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
         self._fd = fd
         return self
 
