@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from .client import DaemonConnection, P, read_daemon_file
+from .client import P, DaemonConnection, read_daemon_file
 from .errors import UserError
 
 #: how long to wait for a daemon that holds the data dir to answer over OSC (it may be starting)

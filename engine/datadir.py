@@ -88,8 +88,7 @@ def is_locked(data_dir: str | os.PathLike) -> bool:
     if not path.exists():
         return False
     try:
-        probe = DataDirLock(data_dir)
-        fd = os.open(probe.path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR)
     except OSError:
         return False
     try:

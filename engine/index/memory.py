@@ -15,7 +15,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .ann import AutoIndex, StaleIndexError, exact_limit
+from .ann import StaleIndexError, exact_limit
+from .auto import AutoIndex
 
 log = logging.getLogger(__name__)
 
