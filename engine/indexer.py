@@ -196,12 +196,13 @@ class Indexer:
     def status(self) -> dict:
         with self._cond:
             pending = len(self._pending) + len(self._in_flight)
+            scans = len(self._scan_requests)
             state = self._state
             if state == "idle" and self._scan_requests:
                 state = "scanning"  # asked for; the worker may still be loading the model
             elif state == "idle" and pending:
                 state = "indexing"  # files waiting for the worker (or their settle time)
-        return {"pending": pending, "state": state}
+        return {"pending": pending, "state": state, "scans_waiting": scans}
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is pending or being embedded (for tests and tools)."""

@@ -4,6 +4,7 @@ Each scenario runs a real `python -m bridge serve` process (real UDP on 127.0.0.
 real watchdog) and checks what a producer would see."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -258,3 +259,17 @@ def test_similar_answers_the_good_files_and_reports_the_bad(cli_env, tmp_path):
     assert len(lines[0]["results"]) == 2 and len(lines[2]["results"]) == 2
     assert "no such file" in lines[1]["error"]
     assert "/missing.wav" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_folder_moved_out_and_back_in_logs_no_watchdog_warning(daemons, tmp_path):
+    lib = make_folder(tmp_path / "lib", 1)
+    make_folder(lib / "pack" / "sub", 2, base=500)
+    d = daemons([lib]).start()
+    d.wait_idle(indexed=3)
+    for _ in range(2):
+        shutil.move(str(lib / "pack"), str(tmp_path / "pack"))
+        d.wait_idle(indexed=1)
+        shutil.move(str(tmp_path / "pack"), str(lib / "pack"))
+        d.wait_idle(indexed=3)
+    assert d.signal() == 0
+    assert "already exists" not in d.log() and "Traceback" not in d.log()
