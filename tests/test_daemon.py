@@ -8,26 +8,12 @@ import sys
 import pytest
 
 from tests.audiogen import tone, write
-from tests.daemon_proc import Daemon, free_udp_port
+from tests.daemon_proc import free_udp_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "bridge", "server.py")),
     reason="the OSC server is not there yet")
-
-
-@pytest.fixture
-def daemon_factory(cli_env):
-    made = []
-
-    def make(folders, **kw):
-        d = Daemon(cli_env, folders, **kw)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.close()
 
 
 def embedded_this_run(daemon) -> int:

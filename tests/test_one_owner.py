@@ -2,16 +2,15 @@
 
 Each scenario runs a real `python -m bridge serve` process (real UDP on 127.0.0.1, real files,
 real watchdog) and checks what a producer would see."""
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 
-import pytest
-
 from tests.audiogen import tone, write
-from tests.daemon_proc import Daemon, OscPeer
+from tests.daemon_proc import OscPeer
 from tests.waiting import wait_for
 
 P = "/soundalike"
@@ -23,18 +22,11 @@ def make_folder(folder, n, base=200):
     return folder
 
 
-@pytest.fixture
-def daemons(cli_env):
-    made = []
-
-    def make(folders, **kw):
-        d = Daemon(cli_env, folders, **kw)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.close()
+@contextlib.contextmanager
+def subscribed(d):
+    """A peer subscribed to the daemon's pushes."""
+    with subscribed(d) as sub:
+        yield sub
 
 
 def cli(env, *args, timeout=120):
@@ -60,9 +52,9 @@ def _origins(d, paths):
 
 
 def test_a_second_serve_on_the_same_data_dir_exits_at_once_naming_the_first(
-        daemons, cli_env, tmp_path):
+        daemon_factory, cli_env, tmp_path):
     lib = make_folder(tmp_path / "lib", 3)
-    first = daemons([lib]).start()
+    first = daemon_factory([lib]).start()
     first.wait_idle(indexed=3)
     info = json.loads((tmp_path / "data" / "daemon.json").read_text())
     second = subprocess.run([sys.executable, "-m", "bridge", "serve", str(lib), "--osc-port",
@@ -78,10 +70,10 @@ def test_a_second_serve_on_the_same_data_dir_exits_at_once_naming_the_first(
     assert status["daemon"] is True and status["state"] == "idle"
 
 
-def test_index_while_the_daemon_runs_goes_through_it(daemons, cli_env, tmp_path):
+def test_index_while_the_daemon_runs_goes_through_it(daemon_factory, cli_env, tmp_path):
     lib = make_folder(tmp_path / "lib", 3)
     more = make_folder(tmp_path / "more", 4, base=900)
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=3)
     done = cli(cli_env, "index", more)
     assert done.returncode == 0, done.stderr
@@ -95,9 +87,9 @@ def test_index_while_the_daemon_runs_goes_through_it(daemons, cli_env, tmp_path)
     assert any(p.startswith(str(more)) for p in results(d, lib / "s000.wav"))
 
 
-def test_train_refuses_while_the_daemon_runs(daemons, cli_env, tmp_path):
+def test_train_refuses_while_the_daemon_runs(daemon_factory, cli_env, tmp_path):
     lib = make_folder(tmp_path / "lib", 2)
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=2)
     out = cli(cli_env, "train", lib, "--epochs", "1")
     assert out.returncode == 1 and "Traceback" not in out.stderr
@@ -105,17 +97,17 @@ def test_train_refuses_while_the_daemon_runs(daemons, cli_env, tmp_path):
 
 
 def test_a_folder_added_over_osc_is_kept_and_its_deleted_files_are_not_served(
-        daemons, tmp_path):
+        daemon_factory, tmp_path):
     lib = make_folder(tmp_path / "lib", 3)
     extra = make_folder(tmp_path / "extra", 3, base=700)
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=3)
     assert d.peer.request(d.port, f"{P}/folder/add", str(extra), reply=f"{P}/folder/added")
     d.wait_idle(indexed=6)
     assert d.signal() == 0
     (extra / "s001.wav").unlink()  # deleted while the daemon is down
 
-    again = daemons([lib], port=d.port).start()
+    again = daemon_factory([lib], port=d.port).start()
     again.wait_idle(indexed=5)
     assert [tuple(f) for f in _origins(again, [lib, extra])] == [
         (str(lib), "command line", "online"), (str(extra), "osc", "online")]
@@ -127,18 +119,18 @@ def test_a_folder_added_over_osc_is_kept_and_its_deleted_files_are_not_served(
     assert not [p for p in results(again, lib / "s000.wav") if p.startswith(str(extra))]
 
 
-def test_a_restart_with_fewer_folders_forgets_the_dropped_ones(daemons, cli_env, tmp_path):
+def test_a_restart_with_fewer_folders_forgets_the_dropped_ones(daemon_factory, cli_env, tmp_path):
     a = make_folder(tmp_path / "a", 2)
     b = make_folder(tmp_path / "b", 2, base=800)
-    d = daemons([a, b]).start()
+    d = daemon_factory([a, b]).start()
     d.wait_idle(indexed=4)
     assert d.signal() == 0
-    again = daemons([a], port=d.port).start()
+    again = daemon_factory([a], port=d.port).start()
     again.wait_idle(indexed=2)
     assert not [p for p in results(again, a / "s000.wav") if p.startswith(str(b))]
     assert again.signal() == 0
     # a bare `serve` keeps the folders of the last start
-    bare = daemons([], port=d.port).start()
+    bare = daemon_factory([], port=d.port).start()
     bare.wait_idle(indexed=2)
     status = json.loads(cli(cli_env, "status", "--json").stdout)
     assert status["folders"] == [{"path": str(a), "origin": "command line"}]
@@ -165,37 +157,29 @@ def test_the_query_path_drops_files_deleted_behind_its_back(tmp_path, encoder):
         lib.close()
 
 
-def test_a_symlinked_folder_inside_a_watched_folder_is_watched(daemons, tmp_path):
+def test_a_symlinked_folder_inside_a_watched_folder_is_watched(daemon_factory, tmp_path):
     lib = make_folder(tmp_path / "lib", 2)
     drive = make_folder(tmp_path / "drive", 2, base=600)
     os.symlink(drive, lib / "drive")
     os.symlink(drive, lib / "again")  # a second link to the same folder: indexed once
     os.symlink(lib, drive / "loop")   # and a loop back up the tree
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=4)
-    sub = OscPeer()
-    try:
-        sub.send(d.port, f"{P}/subscribe", sub.port)
-        assert sub.receive(5, f"{P}/subscribed")
+    with subscribed(d) as sub:
         write(drive / "new.wav", tone(1500))
         pushed = sub.receive(30, f"{P}/indexed")
         assert pushed is not None, d.log()
         assert pushed[1][0] in (str(lib / "again" / "new.wav"), str(lib / "drive" / "new.wav"))
-    finally:
-        sub.close()
     d.wait_idle(indexed=5)
     assert "Traceback" not in d.log()
 
 
-def test_an_unplugged_drive_goes_offline_in_place_and_comes_back(daemons, tmp_path):
+def test_an_unplugged_drive_goes_offline_in_place_and_comes_back(daemon_factory, tmp_path):
     drive = make_folder(tmp_path / "drive", 3)
     home = make_folder(tmp_path / "home", 2, base=900)
-    d = daemons([drive, home], extra=[]).start()
+    d = daemon_factory([drive, home], extra=[]).start()
     d.wait_idle(indexed=5)
-    sub = OscPeer()
-    try:
-        sub.send(d.port, f"{P}/subscribe", sub.port)
-        assert sub.receive(5, f"{P}/subscribed")
+    with subscribed(d) as sub:
         os.rename(drive, tmp_path / "unplugged")
         assert sub.receive(30, f"{P}/offline") == (f"{P}/offline", [str(drive)])
         assert d.status()[0] == 2
@@ -203,17 +187,16 @@ def test_an_unplugged_drive_goes_offline_in_place_and_comes_back(daemons, tmp_pa
         os.rename(tmp_path / "unplugged", drive)
         assert sub.receive(30, f"{P}/online") == (f"{P}/online", [str(drive)])
         d.wait_idle(indexed=5)
-    finally:
-        sub.close()
-    assert "embedded 0" not in d.log()
+    assert d.signal() == 0
+    assert "embedded 5 files this run" in d.log()  # the drive's files were not embedded again
 
 
-def test_removing_a_folder_while_it_is_indexed_leaves_nothing_of_it(daemons, tmp_path):
+def test_removing_a_folder_while_it_is_indexed_leaves_nothing_of_it(daemon_factory, tmp_path):
     lib = make_folder(tmp_path / "lib", 2)
     big = tmp_path / "big"
     for i in range(150):
         write(big / f"b{i:03d}.wav", tone(100 + 5 * i, seconds=1.0))
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=2)
     assert d.peer.request(d.port, f"{P}/folder/add", str(big), reply=f"{P}/folder/added")
     wait_for(lambda: d.status()[0] > 2, timeout=60, message="indexing of the big folder")
@@ -224,26 +207,21 @@ def test_removing_a_folder_while_it_is_indexed_leaves_nothing_of_it(daemons, tmp
     d.wait_idle(indexed=2)
     assert not [p for p in results(d, lib / "s000.wav", 100) if p.startswith(str(big))]
     assert d.signal() == 0
-    again = daemons([lib], port=d.port).start()
+    again = daemon_factory([lib], port=d.port).start()
     again.wait_idle(indexed=2)
 
 
-def test_a_storm_of_rescans_does_not_starve_new_files(daemons, tmp_path):
+def test_a_storm_of_rescans_does_not_starve_new_files(daemon_factory, tmp_path):
     lib = make_folder(tmp_path / "lib", 20)
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=20)
-    sub = OscPeer()
-    try:
-        sub.send(d.port, f"{P}/subscribe", sub.port)
-        assert sub.receive(5, f"{P}/subscribed")
+    with subscribed(d) as sub:
         for _ in range(2000):
             d.peer.send(d.port, f"{P}/rescan")
         write(lib / "new.wav", tone(1234))
         for _ in range(2000):
             d.peer.send(d.port, f"{P}/rescan")
         assert sub.receive(60, f"{P}/indexed") == (f"{P}/indexed", [str(lib / "new.wav")])
-    finally:
-        sub.close()
     d.wait_idle(indexed=21, timeout=120)
 
 
@@ -261,10 +239,10 @@ def test_similar_answers_the_good_files_and_reports_the_bad(cli_env, tmp_path):
     assert "/missing.wav" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_folder_moved_out_and_back_in_logs_no_watchdog_warning(daemons, tmp_path):
+def test_a_folder_moved_out_and_back_in_logs_no_watchdog_warning(daemon_factory, tmp_path):
     lib = make_folder(tmp_path / "lib", 1)
     make_folder(lib / "pack" / "sub", 2, base=500)
-    d = daemons([lib]).start()
+    d = daemon_factory([lib]).start()
     d.wait_idle(indexed=3)
     for _ in range(2):
         shutil.move(str(lib / "pack"), str(tmp_path / "pack"))

@@ -392,13 +392,14 @@ class Store:
         """Delete the rows under none of ``roots`` (left by a folder no longer watched);
         returns their ``(id, path)``."""
         prefixes = [r.rstrip(os.sep) + os.sep for r in roots]
+        inside = " OR ".join("substr(path, 1, ?) = ?" for _ in prefixes) or "0"
+        params = tuple(x for p in prefixes for x in (len(p), p))
 
         def go(db):
-            rows = db.execute("SELECT id, path FROM files").fetchall()
-            gone = [(int(i), p) for i, p in rows if not any(p.startswith(x) for x in prefixes)]
+            gone = [(int(i), p) for i, p in db.execute(
+                f"DELETE FROM files WHERE NOT ({inside}) RETURNING id, path", params)]
             if gone:
                 _bump(db)
-                db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i, _ in gone])
             return gone
 
         return self._write(go)
