@@ -29,7 +29,10 @@ class Backend(Protocol):
         Cheap and never blocked by a query, a write or a load: answered on the receiving
         thread."""
 
-    def folders(self) -> list[dict]:
+    def folders(self) -> list[str]:
+        """The watched folders, in the order added."""
+
+    def folder_origins(self) -> list[dict]:
         """The watched folders: ``{"path", "origin", "online"}`` each, in the order added."""
 
     def add_folder(self, path: str) -> None:
@@ -73,7 +76,10 @@ class DaemonBackend:
         info["embedded"] = self.library.embedded
         return info
 
-    def folders(self) -> list[dict]:
+    def folders(self) -> list[str]:
+        return self.indexer.roots()
+
+    def folder_origins(self) -> list[dict]:
         offline = set(self.indexer.offline_roots())
         return [{"path": r.path, "origin": r.origin, "online": r.path not in offline}
                 for r in self.catalog.roots()]

@@ -357,7 +357,7 @@ class Handlers:
     def folders(self, route: Route, req: Request) -> None:
         if req.tags:
             raise wrong(route, req)
-        folders = self.backend.folders()
+        folders = self.backend.folder_origins()
         dest = self.reply(req, f"{PREFIX}/folders", *[f["path"] for f in folders])
         for f in folders:  # then one message per folder: where it came from, whether online
             self._send(dest, f"{PREFIX}/folder", f["path"], f["origin"],

@@ -196,13 +196,17 @@ class Indexer:
     def status(self) -> dict:
         with self._cond:
             pending = len(self._pending) + len(self._in_flight)
-            scans = len(self._scan_requests)
             state = self._state
             if state == "idle" and self._scan_requests:
                 state = "scanning"  # asked for; the worker may still be loading the model
             elif state == "idle" and pending:
                 state = "indexing"  # files waiting for the worker (or their settle time)
-        return {"pending": pending, "state": state, "scans_waiting": scans}
+        return {"pending": pending, "state": state}
+
+    def scans_waiting(self) -> int:
+        """Folders waiting for a rescan (requests are coalesced: at most one per folder)."""
+        with self._cond:
+            return len(self._scan_requests)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is pending or being embedded (for tests and tools)."""

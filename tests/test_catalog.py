@@ -98,5 +98,5 @@ def test_rescan_requests_are_coalesced(tmp_path, encoder):
     indexer = Indexer(lib)  # not started: the requests pile up as they would behind a scan
     for _ in range(10_000):
         indexer.request_scan()
-    assert indexer.status()["scans_waiting"] == 2
+    assert indexer.scans_waiting() == 2
     lib.close()

@@ -25,8 +25,13 @@ def make_folder(folder, n, base=200):
 @contextlib.contextmanager
 def subscribed(d):
     """A peer subscribed to the daemon's pushes."""
-    with subscribed(d) as sub:
+    sub = OscPeer()
+    try:
+        sub.send(d.port, f"{P}/subscribe", sub.port)
+        assert sub.receive(5, f"{P}/subscribed")
         yield sub
+    finally:
+        sub.close()
 
 
 def cli(env, *args, timeout=120):

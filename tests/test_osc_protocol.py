@@ -261,7 +261,7 @@ def test_folders_rescan_and_pushes(server, library_setup, tmp_path):
         assert sub.expect(f"{P}/progress", 10, skip=(
             f"{P}/results/begin", f"{P}/result", f"{P}/results/end", f"{P}/cursor")
         ).args[2] == "idle"
-    assert [f["path"] for f in backend.folders()] == [str(folder)]
+    assert backend.folders() == [str(folder)]
 
 
 def test_python_osc_client(server, library_setup):
@@ -298,7 +298,7 @@ class _SlowOutside:
         return getattr(self._b, name)
 
     def similar(self, path, k, **kw):
-        if not any(path.startswith(f["path"] + os.sep) for f in self._b.folders()):
+        if not any(path.startswith(f + os.sep) for f in self._b.folders()):
             self.entered.set()
             assert self.release.wait(10)
         return self._b.similar(path, k, **kw)
