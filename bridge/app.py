@@ -133,13 +133,9 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         watcher.start()
         started.append(watcher.stop)
 
-        for root in catalog.roots():
-            if not os.path.isdir(root.path):
-                log.warning("folder %s does not exist (yet): it will be indexed when it "
-                            "appears", root.path)
-            watcher.add(root.path)
+        # answer first (the index is loaded), then set up the watches (a large folder takes a
+        # while); the worker reconciles the folders with the disk once its model is loaded
         indexer.request_scan()
-
         backend = DaemonBackend(library, indexer, watcher)
         server = _start_osc(backend, config)
         if server is not None:
@@ -148,6 +144,11 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
             _write_daemon_file(data_dir, host, port)
             started.append(lambda: _remove_daemon_file(data_dir))
             log.info("answering OSC on %s:%d", host, port)
+        for root in catalog.roots():
+            if not os.path.isdir(root.path):
+                log.warning("folder %s does not exist (yet): it will be indexed when it "
+                            "appears", root.path)
+            watcher.add(root.path)
         log.info("watching %d folder(s): %s", len(catalog.roots()),
                  ", ".join(f"{r.path} ({r.origin})" for r in catalog.roots()) or "none")
         while not received and not stop.wait(0.5):
