@@ -1,8 +1,9 @@
 """The composition root: ``soundalike serve``.
 
-Loads the config, then starts the parts in dependency order (store and library, indexing worker,
-folder watcher, OSC server) and stops them in reverse in one ``finally``.  SIGINT and SIGTERM
-stop it cleanly with exit status 0.
+Loads the config, takes the data dir's lock (one writer per data dir: a second daemon exits at
+once, naming the first), then starts the parts in dependency order (library, watched folders,
+indexing worker, folder watcher, OSC server) and stops them in reverse in one ``finally``.
+SIGINT and SIGTERM stop it cleanly with exit status 0.
 """
 from __future__ import annotations
 
@@ -13,71 +14,19 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Mapping
+from typing import Sequence
 
-from engine import Library, QueryError
+from engine import DataDirBusy, Library
+from engine.datadir import DataDirLock, ensure_private_dir
 from engine.indexer import Indexer
 from engine.watch import Watcher
 
 from . import paths
+from .backend import DaemonBackend
 from .config import Config, load_config, with_overrides
 from .errors import UserError
 
 log = logging.getLogger("soundalike")
-
-
-class DaemonBackend:
-    """The Backend (see bridge/backend.py) over the running library, indexer and watcher."""
-
-    def __init__(self, library: Library, indexer: Indexer, watcher: Watcher) -> None:
-        self.library = library
-        self.indexer = indexer
-        self.watcher = watcher
-
-    def similar(self, path: str, k: int, *, mode: str | None = None,
-                weights: Mapping[str, float] | None = None):
-        return self.library.similar(path, k, mode=mode, weights=weights)
-
-    def status(self) -> dict:
-        """Cheap (no database scan): OSC status requests are answered on the receiving thread."""
-        info = {"indexed": self.library.indexed_count(), "model_id": self.library.model_id}
-        info.update(self.indexer.status())
-        info["offline_roots"] = self.indexer.offline_roots()
-        info["folders"] = self.indexer.roots()
-        info["embedded"] = self.library.embedded
-        return info
-
-    def folders(self) -> list[str]:
-        return self.indexer.roots()
-
-    def add_folder(self, path: str) -> None:
-        path = os.path.abspath(os.path.expanduser(path))
-        if not os.path.isdir(path):
-            raise QueryError(f"no such folder: {path}")
-        self.watcher.add(path)
-        self.indexer.add_root(path)
-
-    def remove_folder(self, path: str) -> None:
-        path = os.path.abspath(os.path.expanduser(path))
-        if path not in self.indexer.roots():
-            raise QueryError(f"not a watched folder: {path}")
-        self.watcher.discard(path)
-        self.indexer.remove_root(path)
-
-    def rescan(self) -> None:
-        self.indexer.request_scan()
-
-    def is_indexed(self, path: str) -> bool:
-        return self.library.is_indexed(path)
-
-    def is_allowed_query(self, path: str) -> bool:
-        path = os.path.abspath(path)
-        if self.library.store.get(path) is not None:
-            return True
-        return self.indexer.root_of(path) is not None
-
-    def add_listener(self, listener) -> None:
-        self.indexer.add_listener(listener)
 
 
 def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
@@ -105,21 +54,52 @@ def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
 
 
 def serve(args) -> int:
-    config = with_overrides(load_config(paths.config_file()), folders=args.folders,
-                            host=args.osc_host, port=args.osc_port,
-                            reply_port=args.reply_port)
+    config = with_overrides(load_config(paths.config_file()), host=args.osc_host,
+                            port=args.osc_port, reply_port=args.reply_port)
     handlers = setup_logging(config.log_level, paths.log_dir() / "soundalike.log")
     try:
         return run_daemon(config, data_dir=paths.data_dir(args.data_dir),
-                          model_dir=paths.model_override())
+                          cli_folders=args.folders, model_dir=paths.model_override())
     finally:
         for h in handlers:
             logging.getLogger().removeHandler(h)
             h.close()
 
 
-def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
-               stop: threading.Event | None = None) -> int:
+def hold_data_dir(data_dir: Path) -> DataDirLock:
+    """The data dir's lock, or a UserError naming the process that holds it."""
+    ensure_private_dir(data_dir)
+    try:
+        return DataDirLock(data_dir).acquire()
+    except DataDirBusy as exc:
+        raise UserError(busy_message(data_dir, exc.pid)) from None
+
+
+def busy_message(data_dir: Path, pid: int | None) -> str:
+    from .client import read_daemon_file
+
+    info = read_daemon_file(data_dir)
+    if info is not None:
+        return (f"a daemon already runs on the data dir {data_dir} (pid {info['pid']}, OSC "
+                f"{info['host']}:{info['port']}); stop it first, or give another --data-dir")
+    return (f"the data dir {data_dir} is in use by another Soundalike process"
+            f"{f' (pid {pid})' if pid else ''}: a daemon starting up, or an `index` in "
+            "progress; wait for it or stop it")
+
+
+def declared_folders(config: Config, cli_folders: Sequence[str]) -> tuple[dict, set]:
+    """``({folder: origin}, origins replaced)``: what the config file and the command line
+    declare (docs/config.md, "Watched folders").  The config file always states its folders;
+    the command line states its own only when it names any (a bare ``serve`` keeps those of
+    the last start)."""
+    declared = {os.path.abspath(f): "config" for f in config.folders}
+    for f in cli_folders:
+        declared.setdefault(os.path.abspath(os.path.expanduser(f)), "command line")
+    return declared, {"config"} | ({"command line"} if cli_folders else set())
+
+
+def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (),
+               model_dir: Path | None = None, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     # switch threads every 1 ms instead of 5: the OSC receiving thread gets the interpreter
     # back quickly while the indexer and query workers compute
@@ -129,10 +109,18 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
     started: list = []
     library = None
     try:
+        lock = hold_data_dir(data_dir)
+        started.append(lock.release)
         library = Library(data_dir, model_dir=model_dir,
                           decode_threads=config.indexing.threads,
                           batch_size=config.indexing.batch_size)
         started.append(library.close)
+        catalog = library.catalog
+        declared, replaced = declared_folders(config, cli_folders)
+        dropped = catalog.declare_roots(declared, replaced)
+        orphans = catalog.prune_outside_roots()
+        if dropped or orphans:
+            log.info("removed %d files of folders no longer watched", len(dropped) + len(orphans))
         # load the search index before anything else competes for the interpreter (the worker
         # imports TensorFlow): queries for indexed files are answerable as soon as OSC listens
         log.info("data dir %s, model %s, %d files indexed", data_dir, library.model_id,
@@ -142,18 +130,16 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
                           nice=config.indexing.nice)
         watcher = Watcher(indexer)
         indexer.on_root_online = watcher.add
+        indexer.on_links = watcher.follow_links
+        library.on_dead = indexer.forget_dead
         indexer.start()
         started.append(indexer.stop)
         watcher.start()
         started.append(watcher.stop)
 
-        for folder in config.folders:
-            if not os.path.isdir(folder):
-                log.warning("folder %s does not exist (yet): it will be indexed when it "
-                            "appears", folder)
-            watcher.add(folder)
-            indexer.add_root(folder)
-
+        # answer first (the index is loaded), then set up the watches (a large folder takes a
+        # while); the worker reconciles the folders with the disk once its model is loaded
+        indexer.request_scan()
         backend = DaemonBackend(library, indexer, watcher)
         server = _start_osc(backend, config)
         if server is not None:
@@ -162,7 +148,13 @@ def run_daemon(config: Config, *, data_dir: Path, model_dir: Path | None = None,
             _write_daemon_file(data_dir, host, port)
             started.append(lambda: _remove_daemon_file(data_dir))
             log.info("answering OSC on %s:%d", host, port)
-        log.info("watching %d folder(s)", len(config.folders))
+        for root in catalog.roots():
+            if not os.path.isdir(root.path):
+                log.warning("folder %s does not exist (yet): it will be indexed when it "
+                            "appears", root.path)
+            watcher.add(root.path)
+        log.info("watching %d folder(s): %s", len(catalog.roots()),
+                 ", ".join(f"{r.path} ({r.origin})" for r in catalog.roots()) or "none")
         while not received and not stop.wait(0.5):
             pass
         log.info("stopping")

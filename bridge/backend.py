@@ -1,31 +1,39 @@
-"""What the OSC server needs from the daemon: the ``Backend`` protocol.
+"""What the OSC server needs from the daemon: the ``Backend`` protocol, and the daemon's
+implementation of it, ``DaemonBackend``, over the engine's library, indexing worker and
+folder watcher.
 
-The OSC handlers only decode arguments, call one of these methods and encode the reply.  The
-daemon (``bridge.app``) provides the real implementation on top of the engine's indexing worker;
-``LibraryBackend`` serves a plain :class:`engine.Library` (no watching), for tests and tools.
+The OSC handlers only decode arguments, call one of these methods and encode the reply.
 """
 from __future__ import annotations
 
 import os
-import threading
 from typing import Callable, Mapping, Protocol
 
 from engine import Library, QueryError, Result
+from engine.indexer import Indexer
+from engine.watch import Watcher
 
 #: event names pushed to subscribers: "indexed" (path), "removed" (path),
-#: "moved" (old, new), "progress" (indexed, pending, state)
+#: "moved" (old, new), "progress" (indexed, pending, state), "offline" (folder),
+#: "online" (folder)
 EventListener = Callable[[str, tuple], None]
 
 
 class Backend(Protocol):
     def similar(self, path: str, k: int, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None) -> list[Result]:
-        """Best ``k`` results for ``path`` (raises engine.QueryError with a plain message)."""
+        """Best ``k`` results for ``path`` (raises engine.EngineError with a plain message)."""
 
     def status(self) -> dict:
-        """At least ``indexed``, ``pending`` (int) and ``state`` (scanning|indexing|idle)."""
+        """At least ``indexed``, ``pending`` (int) and ``state`` (scanning|indexing|idle).
+        Cheap and never blocked by a query, a write or a load: answered on the receiving
+        thread."""
 
-    def folders(self) -> list[str]: ...
+    def folders(self) -> list[str]:
+        """The watched folders, in the order added."""
+
+    def folder_origins(self) -> list[dict]:
+        """The watched folders: ``{"path", "origin", "online"}`` each, in the order added."""
 
     def add_folder(self, path: str) -> None:
         """Start watching and indexing ``path`` (raises QueryError if it is not a folder)."""
@@ -34,7 +42,7 @@ class Backend(Protocol):
         """Stop watching ``path`` and drop its files from the index (QueryError if unknown)."""
 
     def rescan(self) -> None:
-        """Reconcile every watched folder with the disk (asynchronously)."""
+        """Reconcile every watched folder with the disk (asynchronously, coalesced)."""
 
     def is_indexed(self, path: str) -> bool:
         """Whether ``path`` is indexed (its query needs no encoder: the fast lane)."""
@@ -46,72 +54,61 @@ class Backend(Protocol):
         """Call ``listener(event, args)`` for indexing events (from any thread; must not block)."""
 
 
-class LibraryBackend:
-    """A Backend over a Library, without a watcher: folders are indexed synchronously."""
+class DaemonBackend:
+    """The Backend over the running library, indexing worker and (optional) watcher."""
 
-    def __init__(self, library: Library, folders: list[str] | None = None) -> None:
+    def __init__(self, library: Library, indexer: Indexer, watcher: Watcher | None = None
+                 ) -> None:
         self.library = library
-        self._folders = [os.path.abspath(f) for f in folders or []]
-        self._listeners: list[EventListener] = []
-        self._lock = threading.Lock()
+        self.catalog = library.catalog
+        self.indexer = indexer
+        self.watcher = watcher
 
-    def similar(self, path, k, *, mode=None, weights=None):
+    def similar(self, path: str, k: int, *, mode: str | None = None,
+                weights: Mapping[str, float] | None = None):
         return self.library.similar(path, k, mode=mode, weights=weights)
 
     def status(self) -> dict:
-        info = self.library.status()
-        return {**info, "pending": 0, "state": "idle"}
+        info = {"indexed": self.catalog.indexed_count(), "model_id": self.library.model_id}
+        info.update(self.indexer.status())
+        info["offline_roots"] = self.indexer.offline_roots()
+        info["folders"] = self.indexer.roots()
+        info["embedded"] = self.library.embedded
+        return info
 
     def folders(self) -> list[str]:
-        with self._lock:
-            return list(self._folders)
+        return self.indexer.roots()
+
+    def folder_origins(self) -> list[dict]:
+        offline = set(self.indexer.offline_roots())
+        return [{"path": r.path, "origin": r.origin, "online": r.path not in offline}
+                for r in self.catalog.roots()]
 
     def add_folder(self, path: str) -> None:
-        path = os.path.abspath(path)
+        path = os.path.abspath(os.path.expanduser(path))
         if not os.path.isdir(path):
             raise QueryError(f"no such folder: {path}")
-        with self._lock:
-            if path not in self._folders:
-                self._folders.append(path)
-        self.rescan()
+        if self.watcher is not None:
+            self.watcher.add(path)
+        self.indexer.add_root(path, "osc")
 
     def remove_folder(self, path: str) -> None:
-        path = os.path.abspath(path)
-        with self._lock:
-            if path not in self._folders:
-                raise QueryError(f"not a watched folder: {path}")
-            self._folders.remove(path)
-        for entry in self.library.store.entries(under=path):
-            self.library.remove_paths([entry.path])
-            self._emit("removed", (entry.path,))
+        path = os.path.abspath(os.path.expanduser(path))
+        if path not in self.indexer.roots():
+            raise QueryError(f"not a watched folder: {path}")
+        if self.watcher is not None:
+            self.watcher.discard(path)
+        self.indexer.remove_root(path)
 
     def rescan(self) -> None:
-        folders = [f for f in self.folders() if os.path.isdir(f)]
-        before = set(self.library.indexed_paths())
-        self.library.index(folders)
-        after = set(self.library.indexed_paths())
-        for p in sorted(after - before):
-            self._emit("indexed", (p,))
-        for p in sorted(before - after):
-            self._emit("removed", (p,))
-        st = self.status()
-        self._emit("progress", (st["indexed"], st["pending"], st["state"]))
+        self.indexer.request_scan()
 
     def is_indexed(self, path: str) -> bool:
         return self.library.is_indexed(path)
 
     def is_allowed_query(self, path: str) -> bool:
         path = os.path.abspath(path)
-        if path in set(self.library.indexed_paths()):
-            return True
-        return any(path.startswith(f.rstrip(os.sep) + os.sep) for f in self.folders())
+        return self.catalog.root_of(path) is not None or self.catalog.is_indexed(path)
 
     def add_listener(self, listener: EventListener) -> None:
-        self._listeners.append(listener)
-
-    def _emit(self, event: str, args: tuple) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event, args)
-            except Exception:  # a failing listener is logged by its owner, never fatal here
-                pass
+        self.indexer.add_listener(listener)

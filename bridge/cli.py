@@ -172,16 +172,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = None  # type: ignore[assignment]
         finally:
             return EXIT_OK
-    except UserError as exc:
-        print(f"soundalike: {exc}", file=sys.stderr)
+    except Exception as exc:  # the one place errors become messages
+        if not is_user_error(exc):
+            raise
+        print(f"soundalike: {printable(_message(exc))}", file=sys.stderr)
         return EXIT_USER
-    except Exception as exc:
-        from engine import AudioError, ModelError, QueryError, StoreError
 
-        if isinstance(exc, (QueryError, StoreError, ModelError, AudioError, OSError)):
-            print(f"soundalike: {printable(_message(exc))}", file=sys.stderr)
-            return EXIT_USER
-        raise
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one a user can cause: the CLI's own (``UserError``), the engine's
+    (``engine.EngineError``: missing files, bad audio, a full disk, a busy data dir, ...) or
+    the operating system's.  The engine is only looked up if it was imported (``--help``
+    never imports it)."""
+    errors = sys.modules.get("engine.errors")
+    return isinstance(exc, (UserError, OSError)) or (
+        errors is not None and isinstance(exc, errors.EngineError))
 
 
 def _message(exc: Exception) -> str:
@@ -199,19 +204,54 @@ def _library(args, **kwargs):
     return Library(data_dir(args.data_dir), model_dir=model_override(), **kwargs)
 
 
+def _daemon_holds(ddir) -> bool:
+    """Whether another process (a daemon, or an `index`) holds the data dir."""
+    from engine.datadir import is_locked
+
+    return is_locked(ddir)
+
+
+def refuse_while_held(ddir, what: str) -> None:
+    """Raise a UserError saying what to do when a daemon (or an `index`) holds ``ddir``."""
+    if _daemon_holds(ddir):
+        from engine.datadir import holder_pid
+
+        from .app import busy_message
+
+        raise UserError(f"cannot {what} now: {busy_message(ddir, holder_pid(ddir))}")
+
+
 def cmd_index(args) -> int:
+    from engine import DataDirBusy
+    from engine.datadir import DataDirLock, ensure_private_dir
+
+    from .paths import data_dir
+
     folders = [os.path.abspath(f) for f in args.folders]
     for f in folders:
         if not os.path.isdir(f):
             raise UserError(f"no such folder: {f}")
-    lib = _library(args)
-    bar = ProgressBar("indexing") if sys.stderr.isatty() else None
+    ddir = ensure_private_dir(data_dir(args.data_dir))
     try:
-        summary = lib.index(folders, progress=bar.update if bar else None)
-    finally:
-        if bar:
-            bar.close()
-        lib.close()
+        lock = DataDirLock(ddir).acquire()
+    except DataDirBusy as exc:
+        from .indexing import index_through_daemon
+
+        summary = index_through_daemon(ddir, folders, holder=exc.pid,
+                                       bar=ProgressBar("indexing") if sys.stderr.isatty()
+                                       else None)
+    else:
+        try:
+            lib = _library(args)
+            bar = ProgressBar("indexing") if sys.stderr.isatty() else None
+            try:
+                summary = lib.index(folders, progress=bar.update if bar else None)
+            finally:
+                if bar:
+                    bar.close()
+                lib.close()
+        finally:
+            lock.release()
     for path, reason in summary.failures:
         print(f"failed: {printable(path)}: {printable(reason)}", file=sys.stderr)
     print(f"indexed {summary.indexed}, skipped {summary.unchanged} unchanged, "
@@ -250,25 +290,41 @@ def _write_atomically(path: str, text: str) -> None:
 
 
 def _similar(args) -> int:
+    """Answers every FILE it can; one that cannot be answered is reported on stderr (and in
+    the JSON output as ``"error"``), and the exit status is 1 after all."""
     weights = dict(args.weight)
     queries = [os.path.abspath(f) for f in args.files]
-    answers = None
+    answers: dict[str, list | str] = {}
     if not args.local:
-        from .client import ask_daemon
+        from .client import ask_daemon_each
 
-        answers = ask_daemon(queries, args.count, data_dir_arg=args.data_dir, mode=args.mode,
-                             weights=weights, list_name=args.list_name)
-    if answers is None:
-        lib = _library(args)
+        answers = ask_daemon_each(queries, args.count, data_dir_arg=args.data_dir,
+                                  mode=args.mode, weights=weights,
+                                  list_name=args.list_name) or {}
+    missing = [q for q in queries if q not in answers]
+    if missing:
+        lib = _library(args, read_only=_daemon_holds(_data_dir(args)))
         try:
-            answers = []
-            for q in queries:
-                answers.append((q, [(r.path, r.score) for r in
-                                    lib.similar(q, args.count, mode=args.mode,
-                                                weights=weights)]))
+            for q in missing:
+                try:
+                    answers[q] = [(r.path, r.score) for r in
+                                  lib.similar(q, args.count, mode=args.mode, weights=weights)]
+                except Exception as exc:
+                    if not is_user_error(exc):
+                        raise
+                    answers[q] = _message(exc)
         finally:
             lib.close()
-    for q, results in answers:
+    failed = 0
+    for q in queries:
+        results = answers[q]
+        if isinstance(results, str):
+            failed += 1
+            print(f"soundalike: {printable(q)}: {printable(results)}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"query": q, "results": [], "error": results},
+                                 ensure_ascii=False), flush=True)
+            continue
         if args.json:
             print(json.dumps({"query": q, "results": [{"path": p, "score": round(s, 6)}
                                                       for p, s in results]},
@@ -277,7 +333,7 @@ def _similar(args) -> int:
             print(printable(q))
             for rank, (p, s) in enumerate(results, 1):
                 print(f"  {rank:3d}  {s:.3f}  {printable(p)}")
-    return EXIT_OK
+    return EXIT_USER if failed else EXIT_OK
 
 
 def cmd_select(args) -> int:
@@ -295,13 +351,20 @@ def cmd_select(args) -> int:
     return EXIT_OK
 
 
+def _data_dir(args):
+    from .paths import data_dir
+
+    return data_dir(args.data_dir)
+
+
 def cmd_train(args) -> int:
     from engine.pipeline import scan
-    from engine.service import activate_model
+    from engine.models import activate_model
     from engine.training import DEFAULT_KIND, TrainingError, train_model
 
     from .paths import data_dir
 
+    refuse_while_held(data_dir(args.data_dir), "train")
     folders = [os.path.abspath(f) for f in args.folders]
     for f in folders:
         if not os.path.isdir(f):
@@ -325,7 +388,7 @@ def cmd_train(args) -> int:
             if done == total:
                 bar.close()
 
-    from engine.service import ensure_private_dir
+    from engine.datadir import ensure_private_dir
 
     try:
         name, _ = train_model(kind, paths, epochs=args.epochs, members=args.members,
@@ -341,11 +404,12 @@ def cmd_train(args) -> int:
 def cmd_status(args) -> int:
     from .client import daemon_status
 
-    lib = _library(args)
+    lib = _library(args, read_only=_daemon_holds(_data_dir(args)))
     try:
         info = lib.status()
         info["aspects"] = sorted(lib.aspects())
-        info["failures"] = [{"path": p, "reason": r} for p, r in lib.store.failures()]
+        info["failures"] = [{"path": p, "reason": r} for p, r in lib.catalog.failures()]
+        info["folders"] = [{"path": r.path, "origin": r.origin} for r in lib.catalog.roots()]
     finally:
         lib.close()
     live = daemon_status(data_dir_arg=args.data_dir)
@@ -363,13 +427,15 @@ def cmd_status(args) -> int:
     print(f"model    {info['model_id']}  ({printable(info['model_dir'])})")
     print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
     print(f"data dir {printable(info['data_dir'])}")
+    for f in info["folders"]:
+        print(f"folder   {printable(f['path'])}  ({f['origin']})")
     for f in info["failures"]:
         print(f"failed: {printable(f['path'])}: {printable(f['reason'])}")
     return EXIT_OK
 
 
 def cmd_evaluate(args) -> int:
-    from engine.evaluate import EvaluationError, evaluate, format_report
+    from engine.evaluate import evaluate, format_report
     from engine.model.registry import PACKAGED_DEFAULT
 
     if not os.path.isfile(os.path.join(args.corpus, "labels.csv")):
@@ -387,12 +453,9 @@ def cmd_evaluate(args) -> int:
         from engine.model.mfcc import MfccEncoder
 
         encoders["mfcc"] = MfccEncoder()
-    try:
-        report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
-                          gallery=args.gallery, lead=args.lead,
-                          progress=lambda m: print(m, file=sys.stderr))
-    except EvaluationError as exc:
-        raise UserError(str(exc)) from None
+    report = evaluate(args.corpus, encoders=encoders, split=args.split, seed=args.seed,
+                      gallery=args.gallery, lead=args.lead,
+                      progress=lambda m: print(m, file=sys.stderr))
     print(format_report(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -233,11 +233,12 @@ def connect(data_dir_arg=None, *, timeout: float = PING_TIMEOUT) -> DaemonConnec
         return None
 
 
-def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
-               weights=None, list_name: str = ""
-               ) -> list[tuple[str, list[tuple[str, float]]]] | None:
-    """``[(query, [(path, score), ...]), ...]`` from a running daemon, or None when there is
-    none (or it could not answer: busy, lost datagrams, more than 100 results asked).
+def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
+                    weights=None, list_name: str = ""
+                    ) -> dict[str, list[tuple[str, float]] | str] | None:
+    """``{query: [(path, score), ...] or the daemon's error message}`` from a running daemon,
+    None when there is none (or more than 100 results are asked).  A query the daemon could
+    not answer in time (busy, lost datagrams) is left out: the caller answers it in-process.
 
     ``list_name``: the result list the queries are answered in (docs/osc.md, "Result lists");
     ``""`` (the default): none, so that they touch no other client's results or cursor."""
@@ -246,16 +247,35 @@ def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=No
     conn = connect(data_dir_arg)
     if conn is None:
         return None
+    answers: dict[str, list[tuple[str, float]] | str] = {}
     with conn:
         if list_name != "daw":
             conn.send(f"{P}/list", list_name)
-        answers = []
         for q in queries:
-            results = conn.similar(q, count, mode=mode, weights=weights or None)
-            if results is None:
-                return None
-            answers.append((q, results))
-        return answers
+            try:
+                results = conn.similar(q, count, mode=mode, weights=weights or None)
+            except UserError as exc:
+                answers[q] = str(exc)
+                continue
+            if results is not None:
+                answers[q] = results
+    return answers
+
+
+def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
+               weights=None, list_name: str = ""
+               ) -> list[tuple[str, list[tuple[str, float]]]] | None:
+    """``[(query, [(path, score), ...]), ...]`` from a running daemon, or None when there is
+    none (or it could not answer: busy, lost datagrams, more than 100 results asked).
+    Raises UserError with the daemon's message for a query it cannot serve."""
+    answers = ask_daemon_each(queries, count, data_dir_arg=data_dir_arg, mode=mode,
+                              weights=weights, list_name=list_name)
+    if answers is None or any(q not in answers for q in queries):
+        return None
+    for q in queries:
+        if isinstance(answers[q], str):
+            raise UserError(answers[q])
+    return [(q, answers[q]) for q in queries]
 
 
 def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from engine import QueryError
+from engine import EngineError
 
 from .routes import (DEFAULT_COUNT, DEFAULT_LIST, MAX_COUNT, MAX_LISTS, MAX_SLOTS,
                      MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_HOST, PREFIX,
@@ -37,7 +37,7 @@ ERROR = f"{PREFIX}/error"
 LIST_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
-class RequestError(Exception):
+class RequestError(EngineError):
     """A request that cannot be served; the message is sent back as is."""
 
 
@@ -204,7 +204,7 @@ class Handlers:
                 method(route, req, query if query is not None else self.prepare_query(route, req))
             else:
                 method(route, req)
-        except (RequestError, QueryError) as exc:
+        except EngineError as exc:  # what a user can cause (RequestError is one): say why
             self.error(req.sender, req.address, str(exc) or "cannot be served")
         except Exception as exc:  # the daemon never dies of a request
             self.log.exception("OSC %s from %s failed", req.address, req.sender[:2])
@@ -479,7 +479,11 @@ class Handlers:
     def folders(self, route: Route, req: Request) -> None:
         if req.tags:
             raise wrong(route, req)
-        self.reply(req, f"{PREFIX}/folders", *self.backend.folders())
+        folders = self.backend.folder_origins()
+        dest = self.reply(req, f"{PREFIX}/folders", *[f["path"] for f in folders])
+        for f in folders:  # then one message per folder: where it came from, whether online
+            self._send(dest, f"{PREFIX}/folder", f["path"], f["origin"],
+                       "online" if f["online"] else "offline")
 
     def folder_add(self, route: Route, req: Request) -> None:
         if req.tags != "s":
@@ -508,6 +512,8 @@ class Handlers:
             self.push(f"{PREFIX}/{event}", str(args[0]))
         elif event == "moved":
             self.push(f"{PREFIX}/moved", str(args[0]), str(args[1]))
+        elif event in ("offline", "online"):
+            self.push(f"{PREFIX}/{event}", str(args[0]))
         elif event == "progress":
             self.push(f"{PREFIX}/progress", int(args[0]), int(args[1]), str(args[2]))
         else:

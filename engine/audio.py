@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EngineError
+
 SAMPLE_RATE = 22_050
 DURATION = 2.0
 #: at most this much leading silence (seconds) is skipped; a file silent for longer is read
@@ -27,7 +29,7 @@ AUDIO_EXTENSIONS = frozenset(
 )
 
 
-class AudioError(Exception):
+class AudioError(EngineError):
     """A file could not be read as audio; ``reason`` says why in plain words."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:

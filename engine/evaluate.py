@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .model.base import Encoder
+from .errors import EngineError
 
 METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
 #: resamples of the bootstrap intervals (:func:`source_interval`)
@@ -31,7 +32,7 @@ RESAMPLES = 2000
 PARTS = ("train", "val", "test")
 
 
-class EvaluationError(Exception):
+class EvaluationError(EngineError):
     """The corpus cannot be evaluated (no labels.csv, unknown split)."""
 
 

@@ -1,10 +1,15 @@
 """The indexing worker: one background thread keeps the index true to the watched folders.
 
 It owns the embedding of files (in batches, at low priority, with bounded threads), applies
-removals and moves at once (a move keeps the embedding), reconciles roots with the disk at
+removals and moves at once (a move keeps the embedding), reconciles folders with the disk at
 start-up and on request, and notices unplugged drives (their entries stay, marked offline, and
-come back without re-embedding).  Queries never go through it: the Library answers them
-directly, sharing the encoder between batches.
+come back without re-embedding).  The watched folders themselves are the catalog's (persisted);
+every change goes through ``library.catalog``.  Queries never go through the worker: the
+Library answers them directly, sharing the encoder between batches.
+
+Rescans are coalesced: at most one is pending per folder whatever the number of requests, and
+the worker alternates between scanning and embedding when both are waiting, so a storm of
+``/soundalike/rescan`` never starves the embedding of new files.
 """
 from __future__ import annotations
 
@@ -15,17 +20,17 @@ import time
 from typing import Callable, Iterable
 
 from .audio import is_audio_name
+from .catalog import under
 from .index.store import StoreError
 from .pipeline import scan, stat_file
 from .service import Library
+from .threads import Worker
 
 log = logging.getLogger(__name__)
 
+#: ``listener(event, args)``: "indexed" (path), "removed" (path), "moved" (old, new),
+#: "progress" (indexed, pending, state), "offline" (folder), "online" (folder)
 Listener = Callable[[str, tuple], None]
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 class Indexer:
@@ -35,36 +40,43 @@ class Indexer:
 
     def __init__(self, library: Library, *, settle: float = 0.3, chunk: int = 256,
                  nice: int = 10, poll_roots: float = 2.0,
-                 on_root_online: Callable[[str], None] | None = None) -> None:
+                 on_root_online: Callable[[str], None] | None = None,
+                 on_links: Callable[[str, list[tuple[str, str]]], None] | None = None) -> None:
         self.library = library
+        self.catalog = library.catalog
         self.settle = settle
         self.chunk = chunk
         self.nice = nice
         self.poll_roots = poll_roots
         self.on_root_online = on_root_online
+        #: called after a scan of a watched folder with the symbolic links to folders it
+        #: followed (the watcher watches their targets)
+        self.on_links = on_links
         self._cond = threading.Condition()
         self._pending: dict[str, float] = {}  # path -> monotonic time when it may be embedded
         self._in_flight: set[str] = set()
-        self._scan_requests: list[str] = []
-        self._roots: list[str] = []
+        self._scan_requests: dict[str, None] = {}  # an ordered set: coalesced requests
+        self._embed_turn = False  # after a scan, a batch of embedding goes first
         self._offline: set[str] = set()
         self._state = "idle"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._listeners: list[Listener] = []
         self._busy = False
+        self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="soundalike-indexer", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+    def stop(self, timeout: float = 10.0) -> bool:
+        return self._worker.stop(timeout)
+
+    def _wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+
+    @property
+    def _stop(self) -> threading.Event:
+        return self._worker.stopping
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -78,45 +90,54 @@ class Indexer:
 
     # -- roots ----------------------------------------------------------------------------
     def roots(self) -> list[str]:
-        with self._cond:
-            return list(self._roots)
+        return [r.path for r in self.catalog.roots()]
 
     def offline_roots(self) -> list[str]:
         with self._cond:
             return sorted(self._offline)
 
-    def add_root(self, root: str) -> None:
+    def add_root(self, root: str, origin: str = "osc") -> None:
+        """Watch ``root`` from now on (persisted by the catalog) and scan it."""
         root = os.path.abspath(root)
-        with self._cond:
-            if root not in self._roots:
-                self._roots.append(root)
-            self._scan_requests.append(root)
-            self._cond.notify_all()
+        self.catalog.add_root(root, origin)
+        self.request_scan([root])
 
     def remove_root(self, root: str) -> int:
-        """Forget a root and drop its files from the index; returns how many were dropped."""
+        """Forget a root and drop its files from the index; returns how many were dropped.
+
+        Files of the root being embedded right now are dropped by the catalog when their
+        batch is recorded (they are under no watched folder any more)."""
         root = os.path.abspath(root)
         with self._cond:
-            if root in self._roots:
-                self._roots.remove(root)
             self._offline.discard(root)
-            for p in [p for p in self._pending if _under(p, root)]:
+            self._scan_requests.pop(root, None)
+            for p in [p for p in self._pending if under(p, root)]:
                 del self._pending[p]
-        gone = [e.path for e in self.library.store.entries(under=root)]
-        self.library.remove_paths(gone)
+        gone = self.catalog.forget_root(root)
         for p in gone:
             self._emit("removed", p)
+        self._emit_progress()
         return len(gone)
 
     def request_scan(self, roots: Iterable[str] | None = None) -> None:
+        """Reconcile ``roots`` (default: every watched folder) with the disk, soon; a request
+        for a folder whose scan is already pending is merged into it."""
         with self._cond:
-            self._scan_requests.extend(os.path.abspath(r) for r in (roots or self._roots))
+            for r in (roots or self.roots()):
+                self._scan_requests[os.path.abspath(r)] = None
             self._cond.notify_all()
 
     def root_of(self, path: str) -> str | None:
+        return self.catalog.root_of(path)
+
+    def forget_dead(self, paths: Iterable[str]) -> None:
+        """Files found deleted on the query path: remove them (or notice an unplugged drive).
+        Called from query threads: the work is done by the worker, not here."""
+        now = time.monotonic()
         with self._cond:
-            matches = [r for r in self._roots if _under(path, r)]
-        return max(matches, key=len) if matches else None
+            for p in paths:
+                self._pending[os.path.abspath(p)] = now  # the worker sees it is gone
+            self._cond.notify_all()
 
     # -- the watcher's sink ---------------------------------------------------------------
     def file_changed(self, path: str, *, immediate: bool = False) -> None:
@@ -138,23 +159,18 @@ class Indexer:
             self._go_offline(root)
             return
         with self._cond:
-            for p in [p for p in self._pending if _under(p, path)]:
+            for p in [p for p in self._pending if under(p, path)]:
                 del self._pending[p]
-        removed = self.library.store.entries(under=path)
-        entry = self.library.store.get(path)
-        paths = [e.path for e in removed] + ([entry.path] if entry else [])
-        if paths:
-            self.library.remove_paths(paths)
-            for p in paths:
-                self._emit("removed", p)
+        for p in self.catalog.remove_under(path):
+            self._emit("removed", p)
 
     def moved(self, src: str, dest: str) -> None:
         src, dest = os.path.abspath(src), os.path.abspath(dest)
         with self._cond:
-            for p in [p for p in self._pending if _under(p, src)]:
+            for p in [p for p in self._pending if under(p, src)]:
                 del self._pending[p]
                 self._pending[dest + p[len(src):]] = time.monotonic() + self.settle
-            flying = [p for p in self._in_flight if _under(p, src)]
+            flying = [p for p in self._in_flight if under(p, src)]
             for p in flying:  # being embedded under its old name: embed again under the new
                 self._pending[dest + p[len(src):]] = time.monotonic() + self.settle
             self._cond.notify_all()
@@ -162,14 +178,14 @@ class Indexer:
             self.deleted(src)
             return
         if os.path.isdir(dest):
-            for _, old, new in self.library.move(src, dest):
+            for _, old, new in self.catalog.move(src, dest):
                 self._emit("moved", old, new)
             self.folder_appeared(dest)  # anything not known yet (plan skips the rest)
             return
         if not is_audio_name(dest) or os.path.basename(dest).startswith("."):
             self.deleted(src)
             return
-        moved = self.library.move(src, dest)
+        moved = self.catalog.move(src, dest)
         if moved:
             for _, old, new in moved:
                 self._emit("moved", old, new)
@@ -187,6 +203,11 @@ class Indexer:
                 state = "indexing"  # files waiting for the worker (or their settle time)
         return {"pending": pending, "state": state}
 
+    def scans_waiting(self) -> int:
+        """Folders waiting for a rescan (requests are coalesced: at most one per folder)."""
+        with self._cond:
+            return len(self._scan_requests)
+
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is pending or being embedded (for tests and tools)."""
         deadline = time.monotonic() + timeout
@@ -199,28 +220,22 @@ class Indexer:
             return True
 
     # -- the worker -----------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         _lower_priority(self.nice)
         try:
             self.library.warm_up()  # load and trace the model now, not for the first file
-        except Exception:
-            log.exception("cannot load the encoder; indexing is disabled")
+        except Exception as exc:
+            log.error("cannot load the encoder (%s); indexing is disabled", exc)
         next_root_check = time.monotonic() + self.poll_roots
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
                 if time.monotonic() >= next_root_check:
                     self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
-                with self._cond:
-                    scans, self._scan_requests = self._scan_requests, []
-                    if scans:
-                        self._state = "scanning"
-                        self._busy = True
+                scans, batch = self._next_work(next_root_check)
                 if scans:
-                    self._reconcile(list(dict.fromkeys(scans)))
-                    continue
-                batch = self._take_ready(next_root_check)
-                if batch:
+                    self._reconcile(scans)
+                elif batch:
                     try:
                         self._embed(batch)
                     except StoreError as exc:  # disk full, read-only: keep the files pending
@@ -230,41 +245,49 @@ class Indexer:
                         with self._cond:
                             for p in self._in_flight:
                                 self._pending.setdefault(p, retry_at)
-                        self._stop.wait(1.0)
+                        stop.wait(1.0)
             except Exception:  # the worker never dies: log and carry on
                 log.exception("indexing error")
-                time.sleep(0.5)
+                stop.wait(0.5)
             finally:
                 with self._cond:
                     self._busy = False
                     self._in_flight.clear()
-                    if not self._pending and not self._scan_requests:
-                        if self._state != "idle":
-                            self._state = "idle"
-                            self._emit_progress_locked()
+                    if not self._pending and not self._scan_requests and self._state != "idle":
+                        self._state = "idle"
+                        self._emit_progress_locked()
                     self._cond.notify_all()
 
-    def _take_ready(self, wake_at: float) -> list[str]:
+    def _next_work(self, wake_at: float) -> tuple[list[str], list[str]]:
+        """Wait for work: (folders to scan, []) or ([], files to embed), or nothing by
+        ``wake_at``.  Scanning and embedding take turns when both are waiting."""
         with self._cond:
-            while not self._stop.is_set() and not self._scan_requests:
+            while not self._stop.is_set():
                 now = time.monotonic()
                 ready = [p for p, t in self._pending.items() if t <= now]
+                if self._scan_requests and not (ready and self._embed_turn):
+                    scans = list(self._scan_requests)
+                    self._scan_requests.clear()
+                    self._state, self._busy, self._embed_turn = "scanning", True, True
+                    return scans, []
                 if ready:
                     ready.sort(key=self._pending.__getitem__)
                     batch = ready[: self.chunk]
                     for p in batch:
                         del self._pending[p]
                     self._in_flight = set(batch)
-                    self._state = "indexing"
-                    self._busy = True
-                    return batch
-                times = [t for t in self._pending.values()] + [wake_at]
+                    self._state, self._busy, self._embed_turn = "indexing", True, False
+                    return [], batch
+                if now >= wake_at:
+                    return [], []
+                times = list(self._pending.values()) + [wake_at]
                 self._cond.wait(max(0.0, min(times) - now))
-                if time.monotonic() >= wake_at:
-                    return []
-            return []
+            return [], []
 
     def _embed(self, paths: list[str]) -> None:
+        gone = [p for p in paths if not os.path.isfile(p)]
+        for p in gone:  # deleted (or a dead result): remove it, or notice an unplugged drive
+            self.deleted(p)
         todo, _ = self.library.plan(p for p in paths if os.path.isfile(p))
 
         def on_batch(done, failed):
@@ -280,15 +303,21 @@ class Indexer:
         if todo:
             self.library.embed_and_record(todo, stop=self._stop, on_batch=on_batch)
 
+    def _emit_progress(self) -> None:
+        with self._cond:
+            self._emit_progress_locked()
+
     def _emit_progress_locked(self) -> None:
         pending = len(self._pending) + len(self._in_flight)
-        indexed = self.library.indexed_count()
-        self._emit("progress", indexed, pending, self._state)
+        self._emit("progress", self.catalog.indexed_count(), pending, self._state)
 
     def _reconcile(self, roots: list[str]) -> None:
+        watched = set(self.roots())
         for root in roots:
             if self._stop.is_set():
                 return
+            if root not in watched:
+                continue  # removed since the request
             if not os.path.isdir(root):
                 self._go_offline(root)
                 continue
@@ -296,11 +325,13 @@ class Indexer:
             self._reconcile_root(root)
 
     def _reconcile_root(self, root: str) -> None:
-        lib = self.library
-        on_disk = set(scan([root], should_stop=self._stop.is_set))
+        links: list[tuple[str, str]] = []
+        on_disk = set(scan([root], should_stop=self._stop.is_set, links=links))
         if self._stop.is_set():
             return
-        known = {e.path: e for e in lib.store.entries(under=root)}
+        if self.on_links is not None:
+            self.on_links(root, links)
+        known = {e.path: e for e in self.catalog.entries(under=root)}
         vanished = {p: e for p, e in known.items() if p not in on_disk}
         new = [p for p in on_disk if p not in known]
         if vanished and new:  # moved while we were not looking: keep their embeddings
@@ -313,14 +344,12 @@ class Indexer:
                     continue
                 old = by_content.pop((st.fingerprint, st.size), None)
                 if old is not None:
-                    lib.move(old.path, p)
+                    self.catalog.move(old.path, p)
                     vanished.pop(old.path, None)
                     self._emit("moved", old.path, p)
-        if vanished:
-            lib.remove_paths(vanished)
-            for p in vanished:
-                self._emit("removed", p)
-        todo, unchanged = lib.plan(sorted(on_disk))
+        for p in self.catalog.remove(vanished):
+            self._emit("removed", p)
+        todo, unchanged = self.library.plan(sorted(on_disk))
         log.info("%s: %d files, %d unchanged, %d to embed, %d gone", root, len(on_disk),
                  unchanged, len(todo), len(vanished))
         now = time.monotonic()
@@ -334,21 +363,21 @@ class Indexer:
             if root in self._offline:
                 return
             self._offline.add(root)
-            for p in [p for p in self._pending if _under(p, root)]:
+            for p in [p for p in self._pending if under(p, root)]:
                 del self._pending[p]
-        n = self.library.store.set_offline(root, True)
-        self.library.reload()
+        n = self.catalog.set_offline(root, True)
         log.warning("%s is not available (unplugged drive?): %d entries kept offline", root, n)
         self._emit("offline", root)
+        self._emit_progress()
 
     def _come_online(self, root: str, *, rescan: bool = True) -> None:
         with self._cond:
             was_offline = root in self._offline
             self._offline.discard(root)
-        if self.library.store.set_offline(root, False) or was_offline:
-            self.library.reload()
+        if self.catalog.set_offline(root, False) or was_offline:
             log.info("%s is back: its entries are online again", root)
             self._emit("online", root)
+            self._emit_progress()
         if was_offline and self.on_root_online is not None:
             self.on_root_online(root)
         if rescan:

@@ -37,13 +37,15 @@ def stat_file(path: str) -> FileStat:
     return FileStat(path, st.st_size, st.st_mtime_ns, file_fingerprint(path, size=st.st_size))
 
 
-def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: False
-         ) -> Iterator[str]:
+def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: False,
+         links: list[tuple[str, str]] | None = None) -> Iterator[str]:
     """Absolute paths of the audio files under ``folders``, recursively.
 
     Follows symbolic links to folders, but never into a folder already visited (symlink loops
-    are harmless); folders named like audio files are not files and are descended into, not
-    returned; unreadable folders are skipped.
+    and two links to one folder are harmless: each folder is listed once, under the first
+    path that reaches it); folders named like audio files are not files and are descended
+    into, not returned; unreadable folders are skipped.  ``links``, when given, receives
+    ``(link path, resolved folder)`` for each symbolic link to a folder that was followed.
     """
     seen: set[tuple[int, int]] = set()
     stack = [os.path.abspath(f) for f in folders]
@@ -59,6 +61,8 @@ def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: Fa
         if ident in seen or not stat_mod.S_ISDIR(st.st_mode):
             continue
         seen.add(ident)
+        if links is not None and os.path.islink(folder):
+            links.append((folder, os.path.realpath(folder)))
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .model.base import Encoder
+from .errors import EngineError
 
 #: kind -> "module:function" with signature train_files(paths, *, epochs, on_epoch, on_load)
 TRAINERS: dict[str, str] = {
@@ -22,7 +23,7 @@ TRAINERS: dict[str, str] = {
 DEFAULT_KIND = "contrastive"
 
 
-class TrainingError(Exception):
+class TrainingError(EngineError):
     """Training cannot start or failed (too few files, unknown kind)."""
 
 

@@ -3,7 +3,7 @@
 
 1. Fills a fresh data dir with N synthetic entries (random unit embeddings of the model's
    dimension, recorded as embedded by the shipped default model; their paths need not exist).
-2. Starts `python -m bridge serve` (no folders, so nothing is reconciled away) and measures the
+2. Starts `python -m bridge serve` (its folder, of real empty files, is reconciled at start) and measures the
    time from spawning the process to the first answered `/soundalike/similar` for an indexed
    entry (that needs no TensorFlow), and the process's resident memory once idle.
 3. Adds a folder of M real two-second WAVs (`/soundalike/folder/add`) and, while the daemon
@@ -64,8 +64,10 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from engine.index.store import FileStat, Store
+    from engine.catalog import Catalog
+    from engine.index.store import FileStat
     from engine.model.registry import PACKAGED_DEFAULT, load_encoder, model_id_of
+    from engine.pipeline import Outcome
 
     model_dir = Path(args.model).resolve() if args.model else PACKAGED_DEFAULT
     model_id = model_id_of(model_dir)
@@ -74,15 +76,25 @@ def main() -> int:
     data = tmp / "data"
     data.mkdir(mode=0o700)
     rng = np.random.default_rng(0)
-    store = Store(data / "index.sqlite")
+    # the entries are real (empty) files in a watched folder: the daemon reconciles its
+    # folders at start and never answers a path that does not exist
+    lib_dir = tmp / "lib"
+    lib_dir.mkdir()
+    catalog = Catalog(data, model_id)
+    catalog.add_root(str(lib_dir), "osc")
     t0 = time.perf_counter()
     for start in range(0, args.entries, 10_000):
         n = min(10_000, args.entries - start)
         vecs = rng.standard_normal((n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        store.put_embeddings(((FileStat(f"/bench/lib/{start + i:07d}.wav", 1000, 1, f"{start + i}"),
-                               v) for i, v in enumerate(vecs)), model_id)
-    store.close()
+        items = []
+        for i, v in enumerate(vecs):
+            p = lib_dir / f"{start + i:07d}.wav"
+            p.touch()
+            items.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"{start + i}"),
+                                 vector=v))
+        catalog.record(items)
+    catalog.close()
     fill_s = time.perf_counter() - t0
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -92,7 +104,7 @@ def main() -> int:
                XDG_STATE_HOME=str(tmp / "state"), PYTHONPATH=str(ROOT),
                SOUNDALIKE_MODEL=str(model_dir))
     peer = Peer(port)
-    query = "/bench/lib/0000042.wav"
+    query = str(lib_dir / "0000042.wav")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--osc-port", str(port)],
                             env=env, stderr=subprocess.DEVNULL)
@@ -121,7 +133,7 @@ def main() -> int:
         assert m is not None and m.address == "/soundalike/folder/added", m
         lat, t_index = [], time.perf_counter()
         while len(lat) < args.queries:
-            q = f"/bench/lib/{rng.integers(args.entries):07d}.wav"
+            q = str(lib_dir / f"{rng.integers(args.entries):07d}.wav")
             t1 = time.perf_counter()
             m = peer.ask("/soundalike/similar", q, 10, until=("/soundalike/results/end",))
             if m is not None:

@@ -2,7 +2,8 @@
 
 A throwaway data dir gets a few real tiny WAVs (indexed with the MFCC encoder: they are the
 query files) plus synthetic embeddings (random unit vectors stored through
-``Store.put_embeddings`` under the MFCC model id) up to ``--entries``.  A real OscServer on
+the catalog under the MFCC model id, for real empty files: the daemon never answers a path
+that does not exist) up to ``--entries``.  A real OscServer on
 127.0.0.1 answers a raw UDP client; one round trip = sending ``/soundalike/similar ,si path 10``
 until ``/soundalike/results/end`` arrives (12 datagrams back).
 
@@ -24,11 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.backend import LibraryBackend  # noqa: E402
+from bridge.backend import DaemonBackend  # noqa: E402
 from bridge.osc_wire import Message, decode, encode  # noqa: E402
 from bridge.server import OscServer  # noqa: E402
 from engine import Library  # noqa: E402
 from engine.index.store import FileStat  # noqa: E402
+from engine.indexer import Indexer  # noqa: E402
+from engine.pipeline import Outcome  # noqa: E402
 from engine.model.mfcc import MfccEncoder  # noqa: E402
 
 SR = 22_050
@@ -50,17 +53,22 @@ def make_wavs(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def fill(lib: Library, count: int, dim: int) -> None:
+def fill(lib: Library, folder: Path, count: int, dim: int) -> None:
     rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    lib.catalog.add_root(str(folder), "osc")
     batch = 1000
     for start in range(0, count, batch):
         n = min(batch, count - start)
         vecs = rng.standard_normal((n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        items = [(FileStat(f"/bench/synthetic/{start + i:06d}.wav", 1000, 0, f"fp{start + i}"),
-                  vecs[i]) for i in range(n)]
-        lib.store.put_embeddings(items, lib.model_id)
-    lib.reload()
+        items = []
+        for i in range(n):
+            p = folder / f"{start + i:06d}.wav"
+            p.touch()
+            items.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"fp{start + i}"),
+                                 vector=vecs[i]))
+        lib.catalog.record(items)
 
 
 def round_trips(sock: socket.socket, server, paths: list[str], n: int, k: int) -> np.ndarray:
@@ -120,8 +128,8 @@ def main() -> None:
         queries = make_wavs(tmp / "samples", 20)
         outside = make_wavs(tmp / "outside", 5)
         lib.index([str(tmp / "samples")])
-        fill(lib, args.entries - len(queries), encoder.dim)
-        backend = LibraryBackend(lib, [str(tmp / "samples")])
+        fill(lib, tmp / "synthetic", args.entries - len(queries), encoder.dim)
+        backend = DaemonBackend(lib, Indexer(lib))  # answers queries; nothing to index
         total = backend.status()["indexed"]
         with OscServer(backend, port=0) as srv, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -132,7 +132,7 @@ class Soundalike(Backend):
 
 class Auto(Soundalike):
     def __init__(self, dim, a):
-        from engine.index.ann import AutoIndex
+        from engine.index.auto import AutoIndex
         self.cls = AutoIndex
         self.kw = dict(threads=a.threads)
         self.idx = AutoIndex(dim, **self.kw)

@@ -70,3 +70,22 @@ def no_leaked_threads():
             break
         time.sleep(0.02)
     assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+def daemon_factory(cli_env):
+    """``make(folders, **kw)``: a tests.daemon_proc.Daemon on ``cli_env``, closed after the
+    test."""
+    from tests.daemon_proc import Daemon
+
+    made = []
+
+    def make(folders, **kw):
+        d = Daemon(cli_env, folders, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+

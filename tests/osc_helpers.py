@@ -69,8 +69,9 @@ def no_leaked_threads():
 @pytest.fixture(scope="module")
 def library_setup(tmp_path_factory):
     """(backend, samples folder, sample paths, an outside WAV, a not-audio file)."""
-    from bridge.backend import LibraryBackend
+    from bridge.backend import DaemonBackend
     from engine import Library
+    from engine.indexer import Indexer
     from engine.model.mfcc import MfccEncoder
 
     root = tmp_path_factory.mktemp("osc")
@@ -80,9 +81,13 @@ def library_setup(tmp_path_factory):
     junk = root / "outside" / "junk.wav"
     junk.write_bytes(b"this is not audio at all" * 10)
     lib = Library(root / "data", encoder=MfccEncoder())
-    backend = LibraryBackend(lib, [str(folder)])
-    backend.rescan()
+    indexer = Indexer(lib, settle=0.05)
+    indexer.start()
+    backend = DaemonBackend(lib, indexer)
+    indexer.add_root(str(folder))
+    assert indexer.wait_idle(60)
     yield backend, folder, samples, outside, junk
+    indexer.stop()
     lib.close()
 
 

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("usearch")
 
-from engine.index.ann import (ApproxIndex, AutoIndex, StaleIndexError, keys_checksum,  # noqa: E402
-                              load_or_build)
+from engine.index.ann import ApproxIndex, StaleIndexError, keys_checksum  # noqa: E402
+from engine.index.auto import AutoIndex, load_or_build  # noqa: E402
 from engine.index.search import ExactIndex  # noqa: E402
 
 DIM = 32

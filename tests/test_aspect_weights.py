@@ -52,6 +52,6 @@ def test_packaged_default_declares_weights_without_loading_a_model(tmp_path):
     try:
         w = lib.default_weights()
         assert set(w) == set(lib.aspects()) and w["timbre"] > 0
-        assert lib._encoder is None  # answered from encoder.json alone
+        assert not lib.model.loaded  # answered from encoder.json alone
     finally:
         lib.close()

@@ -65,7 +65,7 @@ def test_delete_rename_and_move_follow(daemon, library_dir, encoder):
     os.remove(library_dir / "noise" / "hat_0.flac")
     wait_for(lambda: str(library_dir / "noise" / "hat_0.flac") not in indexed(lib))
     old = library_dir / "tones" / "tone_1.wav"
-    vec = lib.store.embedding(str(old), lib.model_id)
+    vec = lib.catalog.embedding(str(old))
     renamed = library_dir / "tones" / "renamed.wav"
     os.rename(old, renamed)
     wait_for(lambda: str(renamed) in indexed(lib) and str(old) not in indexed(lib))
@@ -73,7 +73,7 @@ def test_delete_rename_and_move_follow(daemon, library_dir, encoder):
     moved = library_dir / "sub" / "renamed.wav"
     os.rename(renamed, moved)
     wait_for(lambda: str(moved) in indexed(lib) and str(renamed) not in indexed(lib))
-    assert np.array_equal(lib.store.embedding(str(moved), lib.model_id), vec)
+    assert np.array_equal(lib.catalog.embedding(str(moved)), vec)
     assert indexer.wait_idle(10)
     assert encoder.embedded == before  # moves and renames re-embed nothing
 

@@ -1,11 +1,14 @@
 """A large library: exact answers at once, the approximate index built in the background,
 saved on close, loaded at the next start when it matches the store, rebuilt when it does not."""
+import threading
+
 import numpy as np
 import pytest
 
-import engine.service as service
 from engine import Library
+from engine.index import ann, memory
 from engine.index.store import FileStat
+from engine.pipeline import Outcome
 from tests.waiting import wait_for
 
 N, DIM = 400, 32
@@ -13,50 +16,62 @@ N, DIM = 400, 32
 
 @pytest.fixture
 def small_limit(monkeypatch):
-    monkeypatch.setattr(service, "exact_limit", lambda dim: 100)
+    monkeypatch.setattr(memory, "exact_limit", lambda dim: 100)
+    monkeypatch.setattr(ann, "exact_limit", lambda dim: 100)
 
 
-def fill(lib, rng, start=0, n=N):
+@pytest.fixture
+def folder(tmp_path):
+    f = tmp_path / "lib"
+    f.mkdir()
+    return f
+
+
+def fill(lib, folder, rng, start=0, n=N):
+    """n real (empty) files recorded with random unit embeddings."""
+    lib.catalog.add_root(str(folder), "index")
     vecs = rng.standard_normal((n, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    lib.store.put_embeddings(((FileStat(f"/lib/{start + i:05d}.wav", 10, 1, f"f{start + i}"), v)
-                              for i, v in enumerate(vecs)), lib.model_id)
+    outcomes = []
+    for i, v in enumerate(vecs):
+        p = folder / f"{start + i:05d}.wav"
+        p.touch()
+        outcomes.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"f{start + i}"),
+                                vector=v))
+    lib.catalog.record(outcomes)
     return vecs
 
 
-def test_background_build_save_and_reload(tmp_path, encoder, rng, small_limit):
+def test_background_build_save_and_reload(tmp_path, folder, encoder, rng, small_limit):
     lib = Library(tmp_path / "d", encoder=encoder)
-    vecs = fill(lib, rng)
-    first = lib.similar("/lib/00007.wav", 5)  # answered at once (exact)
-    assert len(first) == 5 and "/lib/00007.wav" not in [r.path for r in first]
-    wait_for(lambda: lib._index.kind == "approx", message="the approximate index")
-    assert lib._build_thread is not None
-    lib._build_thread.join()
+    vecs = fill(lib, folder, rng)
+    q = str(folder / "00007.wav")
+    first = lib.similar(q, 5)  # answered at once (exact)
+    assert len(first) == 5 and q not in [r.path for r in first]
+    wait_for(lambda: lib.catalog.search_kind == "approx" and not lib.catalog.building,
+             message="the approximate index")
     expected = np.argsort(-(vecs @ vecs[7]))[1:6]
-    got = [int(r.path[5:10]) for r in lib.similar("/lib/00007.wav", 5)]
+    got = [int(r.path[-9:-4]) for r in lib.similar(q, 5)]
     assert len(set(got) & set(expected.tolist())) >= 4
     lib.close()
     assert (tmp_path / "d" / f"search-{lib.model_id}.idx").exists()
 
     again = Library(tmp_path / "d", encoder=encoder)
-    again.similar("/lib/00007.wav", 5)
-    assert again._index.kind == "approx" and again._build_thread is None  # loaded, not rebuilt
-    fill(again, rng, start=N, n=10)  # the store changes behind the saved file...
-    again.close()
+    again.similar(q, 5)
+    assert again.catalog.search_kind == "approx" and not again.catalog.building  # loaded
+    fill(again, folder, rng, start=N, n=10)  # changes, then no clean close (a crash)...
+    again.catalog._memory.close()
 
     third = Library(tmp_path / "d", encoder=encoder)
-    third.store.remove(["/lib/00001.wav"])  # ... and again without this Library's index
-    third.similar("/lib/00007.wav", 5)
-    assert third._build_thread is not None  # stale file: rebuilt in the background
+    third.similar(q, 5)
+    assert third.catalog.search_kind == "exact" and third.catalog.building  # ... stale: rebuilt
+    wait_for(lambda: third.catalog.search_kind == "approx", message="the rebuild")
+    assert third.indexed_count() == N + 10
     third.close()
 
 
-def test_changes_during_the_build_are_not_lost(tmp_path, encoder, rng, small_limit,
+def test_changes_during_the_build_are_not_lost(tmp_path, folder, encoder, rng, small_limit,
                                               monkeypatch):
-    import threading
-
-    from engine.index import ann
-
     started, release = threading.Event(), threading.Event()
     real_add = ann.ApproxIndex.add
 
@@ -67,20 +82,18 @@ def test_changes_during_the_build_are_not_lost(tmp_path, encoder, rng, small_lim
 
     monkeypatch.setattr(ann.ApproxIndex, "add", slow_add)
     lib = Library(tmp_path / "d", encoder=encoder)
-    fill(lib, rng)
-    lib.similar("/lib/00000.wav", 1)  # loads the index: exact now, approximate being built
+    fill(lib, folder, rng)
+    q = str(folder / "00000.wav")
+    lib.similar(q, 1)  # loads the index: exact now, approximate being built
     assert started.wait(10)
-    lib.remove_paths(["/lib/00003.wav"])
-    [new_id] = lib.store.put_embeddings([(FileStat("/lib/new.wav", 1, 1, "n"),
-                                          np.eye(DIM, dtype=np.float32)[0])], lib.model_id)
-    lib._index_add([new_id], [FileStat("/lib/new.wav", 1, 1, "n")],
-                   np.eye(DIM, dtype=np.float32)[:1])
+    gone = str(folder / "00003.wav")
+    lib.catalog.remove([gone])
+    fill(lib, folder, rng, start=N, n=1)
     release.set()
-    lib._build_thread.join()
-    assert lib._index.kind == "approx"
-    keys = set(lib._index.keys().tolist())
-    assert len(keys) == N and new_id in keys
-    assert lib.store.get("/lib/00003.wav") is None
-    assert "/lib/00003.wav" not in [r.path for r in lib.similar("/lib/00000.wav", 50)]
-    assert lib.similar("/lib/00000.wav", 1, ) and lib.is_indexed("/lib/new.wav")
+    wait_for(lambda: lib.catalog.search_kind == "approx", message="the approximate index")
+    assert lib.indexed_count() == N
+    assert lib.catalog.get(gone) is None
+    assert gone not in [r.path for r in lib.similar(q, 50)]
+    assert lib.is_indexed(str(folder / f"{N:05d}.wav"))
+    assert len(lib.catalog._memory._index) == N
     lib.close()

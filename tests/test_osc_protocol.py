@@ -238,12 +238,17 @@ def test_folders_rescan_and_pushes(server, library_setup, tmp_path):
         c.expect(f"{P}/subscribed")
         c.send(f"{P}/folders")
         assert c.expect(f"{P}/folders").args == (str(folder),)
+        assert c.expect(f"{P}/folder").args == (str(folder), "osc", "online")
         c.send(f"{P}/folder/add", str(extra))
         assert c.expect(f"{P}/folder/added", 30).args == (str(extra),)
         assert sub.expect(f"{P}/indexed", 10).args == (str(new),)
-        assert sub.expect(f"{P}/progress", 10).args == (len(library_setup[2]) + 1, 0, "idle")
+        progress = sub.expect(f"{P}/progress", 10).args
+        while progress[2] != "idle":
+            progress = sub.expect(f"{P}/progress", 10).args
+        assert progress == (len(library_setup[2]) + 1, 0, "idle")
         c.send(f"{P}/folders")
         assert c.expect(f"{P}/folders").args == (str(folder), str(extra))
+        assert [c.expect(f"{P}/folder").args[0] for _ in range(2)] == [str(folder), str(extra)]
         c.send(f"{P}/similar", str(new), 1)
         c.results()
         c.send(f"{P}/folder/remove", str(extra))

@@ -45,15 +45,15 @@ EXPECTED_FAILED = {"zero.wav", "truncated.wav", "text.wav", "random.flac", "rand
 def test_every_file_indexed_or_failed_once(tmp_path, encoder, messy):
     lib = Library(tmp_path / "data", encoder=encoder)
     s = lib.index([messy])
-    failures = dict(lib.store.failures())
+    failures = dict(lib.catalog.failures())
     assert {os.path.basename(p) for p in failures} == EXPECTED_FAILED
     assert all(reason for reason in failures.values())
     assert s.indexed == 9 and s.failed == 5
     # never twice: the second pass touches nothing, the counts do not grow
     before = encoder.embedded
     s2 = lib.index([messy])
-    assert (s2.indexed, s2.failed) == (0, 0) and encoder.embedded == before
-    assert lib.store.counts(lib.model_id)["total"] == 14
+    assert (s2.indexed, s2.failed) == (0, 5) and encoder.embedded == before  # as status counts
+    assert lib.catalog.counts()["total"] == 14
     for p in lib.indexed_paths():
         for r in lib.similar(p, 20):
             assert math.isfinite(r.score) and -1.0 <= r.score <= 1.0

@@ -81,12 +81,14 @@ def test_bad_files_are_recorded_once_and_retried_only_when_changed(lib, library_
     (library_dir / "silent.wav").write_bytes(b"")
     s1 = lib.index([library_dir])
     assert s1.failed == 2
-    reasons = dict(lib.store.failures())
+    reasons = dict(lib.catalog.failures())
     assert "not readable as audio" in reasons[str(bad)]
-    assert lib.index([library_dir]).failed == 0  # not retried while unchanged
+    s2 = lib.index([library_dir])
+    assert (s2.indexed, s2.failed) == (0, 2)  # not retried while unchanged, still counted
+    assert s2.failed == lib.status()["failed"]  # as status counts them
     write(bad, tone(300))
     s3 = lib.index([library_dir])
-    assert (s3.indexed, s3.failed) == (1, 0)
+    assert (s3.indexed, s3.failed) == (1, 1)
 
 
 def test_silent_file_scores_are_finite(lib, library_dir):

@@ -2,8 +2,9 @@
 
 ``ApproxIndex`` implements the ``VectorIndex`` protocol of ``engine.index.search`` on a usearch
 HNSW graph storing the vectors as float16 (inner-product metric: the vectors are L2-normalised, so
-the inner product is the cosine).  ``AutoIndex`` answers exactly (``ExactIndex``) while that stays
-around a millisecond and moves to ``ApproxIndex`` above ``exact_limit(dim)`` items.  Why usearch,
+the inner product is the cosine).  ``engine.index.auto.AutoIndex`` answers exactly
+(``ExactIndex``) while that stays around a millisecond and moves to ``ApproxIndex`` above
+``exact_limit(dim)`` items.  Why usearch,
 float16 and these parameters: docs/benchmarks.md, section "Search".
 
 Persistence: ``save(path, generation=...)`` writes one file atomically (temporary file in the same
@@ -24,14 +25,11 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from engine.index.search import ExactIndex
 
-__all__ = ["ApproxIndex", "AutoIndex", "StaleIndexError", "keys_checksum", "load_or_build",
-           "exact_limit"]
+__all__ = ["ApproxIndex", "StaleIndexError", "keys_checksum", "exact_limit"]
 
 #: Exact search reads the whole float32 matrix per query, so its cost follows items x dim.
 #: Measured on the shared 2-core machine (docs/benchmarks.md, "Search"), it stays around a
@@ -326,160 +324,3 @@ class ApproxIndex:
             raise StaleIndexError(f"{path}: holds a {header.get('kind')!r} index")
         _check(header, path, dim=dim, generation=generation, keys=keys)
         return cls._from_payload(header, payload, path, **overrides)
-
-
-# ------------------------------------------------------------------------------- AutoIndex
-class AutoIndex:
-    """Exact search while the collection is small, approximate above ``threshold`` items
-    (default ``exact_limit(dim)``: 30,000 at dim 128).
-
-    Moves to an ``ApproxIndex`` (built from the exact matrix) when an addition takes it above
-    ``threshold``, and back to exact when removals take it below ``threshold // 2`` (the
-    hysteresis keeps a collection hovering at the threshold from rebuilding back and forth).
-    ``exclude`` and ``weights`` keep their meaning on both sides (see ``ApproxIndex.search``).
-    ``ann``: keyword arguments for ``ApproxIndex``.
-    """
-
-    def __init__(self, dim: int, *, threshold: int | None = None, threads: int = 0,
-                 **ann) -> None:
-        self.dim = int(dim)
-        self.threshold = exact_limit(self.dim) if threshold is None else int(threshold)
-        self._ann_kwargs = dict(ann, threads=threads)
-        self._impl: ExactIndex | ApproxIndex = ExactIndex(self.dim)
-        self._checksum = 0
-
-    @property
-    def kind(self) -> str:
-        return "exact" if isinstance(self._impl, ExactIndex) else "approx"
-
-    def adopt(self, ann: "ApproxIndex", *, threshold: int | None = None) -> None:
-        """Replace the implementation by ``ann`` (built elsewhere, e.g. in the background)."""
-        self._impl = ann
-        if threshold is not None:
-            self.threshold = int(threshold)
-
-    def vector(self, key: int) -> np.ndarray:
-        return self._impl.vector(key)
-
-    @property
-    def impl(self) -> ExactIndex | ApproxIndex:
-        return self._impl
-
-    def __len__(self) -> int:
-        return len(self._impl)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._impl
-
-    def keys(self) -> np.ndarray:
-        return self._impl.keys()
-
-    def checksum(self) -> int:
-        return self._checksum if self.kind == "exact" else self._impl.checksum()
-
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        keys = _as_keys(keys)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
-        if self.kind == "exact":
-            keys, vectors = _last_wins(keys, vectors)
-            new = np.fromiter((int(x) not in self._impl for x in keys), dtype=bool,
-                              count=len(keys))
-            if len(self._impl) + int(new.sum()) <= self.threshold:
-                self._impl.add(keys, vectors)
-                with np.errstate(over="ignore"):
-                    self._checksum = int(_U64(self._checksum) + _mix(keys[new]).sum(dtype=_U64))
-                return
-            self._to_approx()
-        self._impl.add(keys, vectors)
-
-    def remove(self, keys: np.ndarray) -> None:
-        if self.kind == "exact":
-            keys = np.unique(np.asarray(keys, dtype=np.int64).reshape(-1))
-            gone = np.fromiter((int(x) in self._impl for x in keys), dtype=bool, count=len(keys))
-            self._impl.remove(keys)
-            with np.errstate(over="ignore"):
-                self._checksum = int(_U64(self._checksum) - _mix(keys[gone]).sum(dtype=_U64))
-        else:
-            self._impl.remove(keys)
-            if len(self._impl) < self.threshold // 2:
-                self._to_exact()
-
-    def _to_approx(self) -> None:
-        exact = self._impl
-        ann = ApproxIndex(self.dim, **self._ann_kwargs)
-        n = len(exact)
-        ann.add(exact.keys(), exact._matrix[:n])
-        self._impl = ann
-
-    def _to_exact(self) -> None:
-        ann = self._impl
-        keys = ann.keys()
-        exact = ExactIndex(self.dim, capacity=max(len(keys), 1))
-        exact.add(keys, ann.vectors(keys))
-        self._impl = exact
-        self._checksum = ann.checksum()
-
-    def search(self, query: np.ndarray, k: int, *, exclude: frozenset[int] = frozenset(),
-               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self._impl.search(query, k, exclude=exclude, weights=weights)
-
-    # -- persistence
-    def save(self, path: str | os.PathLike, *, generation: int | None = None) -> None:
-        """Write the index atomically; the exact form stores keys and the float32 matrix."""
-        if self.kind == "approx":
-            self._impl.save(path, generation=generation)
-            return
-        n = len(self._impl)
-        header = dict(kind="exact", dim=self.dim, count=n, checksum=self._checksum,
-                      generation=generation)
-        payload = self._impl._keys[:n].tobytes() + self._impl._matrix[:n].tobytes()
-        _write_atomic(path, header, payload)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, dim: int | None = None,
-             generation: int | None = None, keys: np.ndarray | None = None,
-             threshold: int | None = None, threads: int = 0, **ann) -> "AutoIndex":
-        """Read a file written by ``save`` (either form); ``StaleIndexError`` as in
-        ``ApproxIndex.load``.  The loaded form is kept even if ``threshold`` would pick the
-        other one; the next addition or removal applies the threshold."""
-        header, payload = _read(path)
-        _check(header, path, dim=dim, generation=generation, keys=keys)
-        self = cls(header["dim"], threshold=threshold, threads=threads, **ann)
-        if header.get("kind") == "usearch":
-            search_time = {k: v for k, v in ann.items() if k in _SEARCH_TIME}
-            self._impl = ApproxIndex._from_payload(header, payload, path, threads=threads,
-                                                   **search_time)
-            structure = {k: header["params"][k] for k in _STRUCTURAL}
-            self._ann_kwargs = dict(ann, **structure, threads=threads)
-            return self
-        if header.get("kind") != "exact":
-            raise StaleIndexError(f"{path}: unknown index kind {header.get('kind')!r}")
-        n, d = header["count"], header["dim"]
-        if len(payload) != n * 8 + n * d * 4:
-            raise StaleIndexError(f"{path}: payload size does not match {n} x {d}")
-        file_keys = np.frombuffer(payload[: n * 8], dtype=np.int64)
-        matrix = np.frombuffer(payload[n * 8:], dtype=np.float32).reshape(n, d)
-        if keys_checksum(file_keys) != header["checksum"]:
-            raise StaleIndexError(f"{path}: keys do not match the header")
-        exact = ExactIndex(d, capacity=max(n, 1))
-        exact.add(file_keys, matrix)
-        self._impl, self._checksum = exact, header["checksum"]
-        return self
-
-
-def load_or_build(path: str | os.PathLike, dim: int, *, generation: int | None,
-                  keys: np.ndarray | None,
-                  fetch: Callable[[], tuple[np.ndarray, np.ndarray]],
-                  **kwargs) -> tuple[AutoIndex, bool]:
-    """Load ``path`` if it matches the store, else rebuild from ``fetch()`` (keys, vectors).
-
-    Returns ``(index, rebuilt)``.  A rebuilt index is not saved here: the caller saves it when
-    convenient (``index.save(path, generation=...)``).
-    """
-    try:
-        return AutoIndex.load(path, dim=dim, generation=generation, keys=keys, **kwargs), False
-    except StaleIndexError:
-        index = AutoIndex(dim, **kwargs)
-        all_keys, vectors = fetch()
-        index.add(all_keys, vectors)
-        return index, True

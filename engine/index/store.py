@@ -1,6 +1,7 @@
 """The persisted index: one SQLite database (WAL, every write one transaction).
 
-One row per file: path, size, mtime, a content fingerprint, the model that embedded it and the
+One row per watched folder (``roots``: its path and where it was added from) and one row per
+file: path, size, mtime, a content fingerprint, the model that embedded it and the
 L2-normalised embedding (float32 bytes) or, for a file that could not be read, the reason.  Row
 ids are stable across renames and moves, so they double as the search index's keys.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from ..errors import EngineError
 
 SCHEMA_VERSION = 1
 
@@ -34,10 +37,15 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_fingerprint ON files (fingerprint, size);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (
+    path        TEXT PRIMARY KEY,
+    origin      TEXT NOT NULL,
+    added_at    REAL NOT NULL
+);
 """
 
 
-class StoreError(Exception):
+class StoreError(EngineError):
     """The index database cannot be opened or written (read-only, disk full, corrupt)."""
 
 
@@ -65,10 +73,15 @@ class Entry:
 class Store:
     """Thread-safe access to the index database (one connection guarded by a lock)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, read_only: bool = False) -> None:
+        """``read_only``: never write (another process owns the index): reads see its
+        committed state; a missing database reads as empty."""
         self.path = Path(path)
         self._lock = threading.RLock()
-        self.read_only = False
+        self.read_only = read_only
+        if read_only:
+            self._db = self._open_read_only()
+            return
         try:
             self._db = self._open()
         except sqlite3.Error as exc:
@@ -84,6 +97,26 @@ class Store:
                     pass
             raise StoreError(f"cannot open the index at {self.path}: "
                              f"{_describe(exc, self.path, opening=True)}") from None
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if self.path.exists():
+            try:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                     check_same_thread=False, isolation_level=None,
+                                     timeout=30.0)
+                db.execute("SELECT 1 FROM files LIMIT 1")
+                try:
+                    db.execute("SELECT 1 FROM roots LIMIT 1")
+                except sqlite3.Error:  # written by an older version: no watched folders kept
+                    db.close()
+                    raise sqlite3.OperationalError("no roots table")
+                return db
+            except sqlite3.Error:
+                pass
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+            db.execute(stmt)
+        return db
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
@@ -192,14 +225,17 @@ class Store:
                           "AND status = 'ok'", (path, model_id))
         return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
-    def iter_embeddings(self, model_id: str, *,
+    def iter_embeddings(self, model_id: str, *, under: str | None = None,
                         chunk: int = 50_000) -> Iterator[tuple[np.ndarray, list[str], np.ndarray]]:
-        """(ids, paths, vectors) in chunks, for online rows embedded by ``model_id``."""
+        """(ids, paths, vectors) in chunks, for online rows embedded by ``model_id`` (only
+        those under the folder ``under`` if given)."""
         last = -1
+        prefix = under.rstrip(os.sep) + os.sep if under is not None else ""
         while True:
             rows = self._read("SELECT id, path, embedding FROM files WHERE model_id = ? AND "
-                              "status = 'ok' AND offline = 0 AND id > ? ORDER BY id LIMIT ?",
-                              (model_id, last, chunk))
+                              "status = 'ok' AND offline = 0 AND id > ? "
+                              "AND substr(path, 1, ?) = ? ORDER BY id LIMIT ?",
+                              (model_id, last, len(prefix), prefix, chunk))
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -315,11 +351,58 @@ class Store:
 
         return self._write(go)
 
-    def set_offline(self, folder: str, offline: bool) -> int:
+    def set_offline(self, folder: str, offline: bool) -> list[int]:
+        """Mark the rows under ``folder`` offline (or online); returns the ids changed."""
         prefix = folder.rstrip(os.sep) + os.sep
-        return self._write(lambda db: _bump(db) or db.execute(
-            "UPDATE files SET offline = ? WHERE substr(path, 1, ?) = ? AND offline != ?",
-            (int(offline), len(prefix), prefix, int(offline))).rowcount)
+        return [int(r[0]) for r in self._write(lambda db: _bump(db) or db.execute(
+            "UPDATE files SET offline = ? WHERE substr(path, 1, ?) = ? AND offline != ? "
+            "RETURNING id", (int(offline), len(prefix), prefix, int(offline))).fetchall())]
+
+    # -- watched folders --------------------------------------------------------------------
+    def roots(self) -> list[tuple[str, str]]:
+        """``(path, origin)`` of every watched folder, in the order they were added."""
+        return [(r[0], r[1]) for r in self._read(
+            "SELECT path, origin FROM roots ORDER BY added_at, path")]
+
+    def put_root(self, path: str, origin: str) -> None:
+        """Add a watched folder, or change where an existing one counts as coming from."""
+        self._write(lambda db: db.execute(
+            "INSERT INTO roots VALUES (?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "origin = excluded.origin", (path, origin, time.time())))
+
+    def drop_root(self, path: str, *, keep: Iterable[str] = ()) -> list[tuple[int, str]]:
+        """Forget a watched folder and, in the same transaction, every row under it except
+        those under a folder in ``keep`` (another watched folder nested inside it); returns
+        ``(id, path)`` of the rows removed."""
+        prefix = path.rstrip(os.sep) + os.sep
+        keep = [k.rstrip(os.sep) + os.sep for k in keep]
+
+        def go(db):
+            _bump(db)
+            db.execute("DELETE FROM roots WHERE path = ?", (path,))
+            rows = db.execute("SELECT id, path FROM files WHERE substr(path, 1, ?) = ?",
+                              (len(prefix), prefix)).fetchall()
+            gone = [(int(i), p) for i, p in rows if not any(p.startswith(k) for k in keep)]
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i, _ in gone])
+            return gone
+
+        return self._write(go)
+
+    def remove_outside(self, roots: Iterable[str]) -> list[tuple[int, str]]:
+        """Delete the rows under none of ``roots`` (left by a folder no longer watched);
+        returns their ``(id, path)``."""
+        prefixes = [r.rstrip(os.sep) + os.sep for r in roots]
+        inside = " OR ".join("substr(path, 1, ?) = ?" for _ in prefixes) or "0"
+        params = tuple(x for p in prefixes for x in (len(p), p))
+
+        def go(db):
+            gone = [(int(i), p) for i, p in db.execute(
+                f"DELETE FROM files WHERE NOT ({inside}) RETURNING id, path", params)]
+            if gone:
+                _bump(db)
+            return gone
+
+        return self._write(go)
 
 
 def _bump(db: sqlite3.Connection) -> None:

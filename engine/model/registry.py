@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Encoder
+from ..errors import EngineError
 
 KINDS: dict[str, str] = {
     "mfcc": "engine.model.mfcc:load",
@@ -24,7 +25,7 @@ KINDS: dict[str, str] = {
 PACKAGED_DEFAULT = Path(__file__).resolve().parent.parent / "models" / "default"
 
 
-class ModelError(Exception):
+class ModelError(EngineError):
     """A model directory is missing, unreadable or of an unknown kind."""
 
 

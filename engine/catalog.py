@@ -1,0 +1,286 @@
+"""The catalog: one data dir's index, and the only code that changes it.
+
+``Catalog`` owns the SQLite store (``engine.index.store``), the list of watched folders (kept in
+the same database, with where each came from) and the in-memory search index with its id/path
+maps (``engine.index.memory``), and keeps them equal: every write goes to the store in one
+transaction and then to the memory index, under one lock, so a reader never sees one without
+the other.  Nothing outside this module touches the store.
+
+The writes: ``add_root`` / ``forget_root`` / ``prune_outside_roots`` (watched folders),
+``record`` (embedded or failed files), ``remove`` / ``remove_under``, ``move``, ``touch`` and
+``set_offline``.  ``record`` drops files under no watched folder, so files still being embedded
+when their folder is removed never reach the index.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .index.memory import MemoryIndex
+from .index.store import Entry, FileStat, Store
+from .pipeline import Outcome
+
+#: where a watched folder came from
+ORIGINS = ("command line", "config", "osc", "index")
+
+
+@dataclass(frozen=True)
+class Root:
+    path: str
+    origin: str
+
+
+def under(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class Catalog:
+    REMEMBER_REMOVED = 4096  # embeddings of removed files kept in memory ...
+    REMEMBER_SECONDS = 120.0  # ... for this long (a move seen as delete + create)
+
+    def __init__(self, data_dir: Path, model_id: str, *, read_only: bool = False) -> None:
+        self.model_id = model_id
+        self._store = Store(Path(data_dir) / "index.sqlite", read_only=read_only)
+        self._memory = MemoryIndex(Path(data_dir) / f"search-{model_id}.idx",
+                                   generation=self._store.generation,
+                                   can_save=lambda: not self._store.read_only)
+        self._write = threading.RLock()  # store, memory and roots change together
+        self._loaded = False
+        self._roots: tuple[Root, ...] = tuple(Root(p, o) for p, o in self._store.roots())
+        self._removed: OrderedDict[tuple[str, int], tuple[np.ndarray, float]] = OrderedDict()
+
+    @property
+    def read_only(self) -> bool:
+        return self._store.read_only
+
+    def close(self) -> None:
+        self._memory.close()
+        self._memory.save()
+        self._store.close()
+
+    # -- the search index (loaded from the store on first use) ---------------------------------
+    def _mem(self) -> MemoryIndex:
+        if not self._loaded:
+            with self._write:
+                if not self._loaded:
+                    self._memory.load(self._store.iter_embeddings(self.model_id),
+                                      self._store.generation())
+                    self._loaded = True
+        return self._memory
+
+    def indexed_count(self) -> int:
+        """Searchable files (online, embedded by the current model); lock-free once loaded."""
+        return self._mem().count
+
+    def is_indexed(self, path: str) -> bool:
+        return self._mem().id_of(path) is not None
+
+    def indexed_paths(self) -> list[str]:
+        return self._mem().paths()
+
+    def id_of(self, path: str) -> int | None:
+        return self._mem().id_of(path)
+
+    def vector(self, rid: int) -> np.ndarray | None:
+        return self._mem().vector(rid)
+
+    def search(self, vec: np.ndarray, k: int, *, exclude: frozenset[int] = frozenset(),
+               weights: np.ndarray | None = None) -> list[tuple[str, float]]:
+        return self._mem().search(vec, k, exclude=exclude, weights=weights)
+
+    @property
+    def search_kind(self) -> str:
+        """"exact" or "approx" (the in-memory index's current form)."""
+        return self._mem().kind
+
+    @property
+    def building(self) -> bool:
+        """Whether an approximate index is being built in the background."""
+        return self._mem().building
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, path: str) -> Entry | None:
+        return self._store.get(path)
+
+    def entries(self, *, under: str | None = None) -> list[Entry]:
+        return self._store.entries(under=under)
+
+    def counts(self) -> dict[str, int]:
+        return self._store.counts(self.model_id)
+
+    def failures(self, *, under: str | None = None) -> list[tuple[str, str]]:
+        if under is None:
+            return self._store.failures()
+        return sorted((e.path, e.error or "") for e in self._store.entries(under=under)
+                      if e.status == "failed")
+
+    def embedding(self, path: str) -> np.ndarray | None:
+        return self._store.embedding(path, self.model_id)
+
+    def roots(self) -> list[Root]:
+        """The watched folders (lock-free: a snapshot)."""
+        return list(self._roots)
+
+    def root_of(self, path: str) -> str | None:
+        """The innermost watched folder holding ``path`` (None: outside the library)."""
+        matches = [r.path for r in self._roots if under(path, r.path)]
+        return max(matches, key=len) if matches else None
+
+    def known_embedding(self, st: FileStat) -> np.ndarray | None:
+        """The embedding of identical content (same fingerprint and size) if already known:
+        a file removed moments ago (a move seen as delete + create) or a copy of an indexed
+        file.  Called from decoding threads."""
+        key = (st.fingerprint, st.size)
+        with self._write:
+            hit = self._removed.pop(key, None)
+        if hit is not None and time.monotonic() - hit[1] <= self.REMEMBER_SECONDS:
+            return hit[0]
+        for entry in self._store.find_by_fingerprint(st.fingerprint, st.size):
+            if entry.status == "ok" and entry.model_id == self.model_id and \
+                    entry.path != st.path:
+                vec = self._store.embedding(entry.path, self.model_id)
+                if vec is not None:
+                    return vec
+        return None
+
+    # -- writes: watched folders --------------------------------------------------------------
+    def add_root(self, path: str, origin: str) -> bool:
+        """Watch ``path`` from now on (persisted); False when it already was.  A folder added
+        by hand ("osc", "index") keeps that origin when the command line or config file names
+        it too; one of the command line or config file that is added by hand takes the new
+        origin, and so outlives a restart without it."""
+        if origin not in ORIGINS:
+            raise ValueError(f"unknown origin {origin!r}")
+        with self._write:
+            known = {r.path: r.origin for r in self._roots}
+            if path in known and (known[path] == origin or
+                                  (known[path] in ORIGINS[2:] and origin in ORIGINS[:2])):
+                return False
+            self._store.put_root(path, origin)
+            self._roots = tuple(Root(p, o) for p, o in self._store.roots())
+            return path not in known
+
+    def declare_roots(self, declared: dict[str, str], origins: Iterable[str]) -> list[str]:
+        """Make the watched folders of ``origins`` exactly ``declared`` (``{path: origin}``):
+        those no longer declared are forgotten with their files (returned), the others added
+        or given their declared origin.  Folders added by hand ("osc", "index") stay."""
+        origins = set(origins)
+        gone: list[str] = []
+        with self._write:
+            for r in self.roots():
+                if r.origin in origins and r.path not in declared:
+                    gone.extend(self.forget_root(r.path))
+            for path, origin in declared.items():
+                self.add_root(path, origin)
+        return gone
+
+    def forget_root(self, path: str) -> list[str]:
+        """Stop watching ``path`` and remove its files from the index in the same
+        transaction (but those another watched folder still covers); returns their paths."""
+        with self._write:
+            others = [r.path for r in self._roots if r.path != path]
+            if any(under(path, o) for o in others):
+                keep = [path]  # inside another watched folder: its files stay
+            else:
+                keep = [o for o in others if under(o, path)]
+            gone = self._store.drop_root(path, keep=keep)
+            self._roots = tuple(Root(p, o) for p, o in self._store.roots())
+            self._forget(gone)
+            return [p for _, p in gone]
+
+    def prune_outside_roots(self) -> list[str]:
+        """Remove the files under no watched folder (left by a folder no longer watched)."""
+        with self._write:
+            gone = self._store.remove_outside(r.path for r in self._roots)
+            self._forget(gone)
+            return [p for _, p in gone]
+
+    # -- writes: files --------------------------------------------------------------------------
+    def record(self, outcomes: Iterable[Outcome]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Store a batch of outcomes in one transaction and update the search index.
+
+        Files deleted while they were being embedded, or whose folder stopped being watched,
+        are dropped, not stored.
+        """
+        with self._write:
+            outcomes = [o for o in outcomes
+                        if self.root_of(o.stat.path) is not None and os.path.isfile(o.stat.path)]
+            good = [(o.stat, o.vector) for o in outcomes if o.vector is not None]
+            bad = [(o.stat, o.error or "unknown error") for o in outcomes if o.vector is None]
+            if good:
+                ids = self._store.put_embeddings(good, self.model_id)
+                if self._loaded:
+                    self._memory.add(ids, [s.path for s, _ in good],
+                                     np.stack([v for _, v in good]))
+            if bad:
+                self._store.put_failures(bad)
+                if self._loaded:
+                    self._memory.remove(i for i in (self._memory.id_of(s.path) for s, _ in bad)
+                                        if i is not None)
+        return [s.path for s, _ in good], [(s.path, r) for s, r in bad]
+
+    def remove(self, paths: Iterable[str]) -> list[str]:
+        """Remove files from the index; returns the paths that were in it."""
+        paths = list(paths)
+        now = time.monotonic()
+        present = []
+        with self._write:
+            for p in paths:
+                entry = self._store.get(p)
+                if entry is None:
+                    continue
+                present.append(p)
+                vec = self._store.embedding(p, self.model_id)
+                if vec is not None:
+                    self._removed[(entry.fingerprint, entry.size)] = (vec, now)
+            while len(self._removed) > self.REMEMBER_REMOVED:
+                self._removed.popitem(last=False)
+            if present:
+                self._memory.remove(self._store.remove(present))
+        return present
+
+    def remove_under(self, path: str) -> list[str]:
+        """Remove a file, or every file under a folder; returns the paths removed."""
+        with self._write:
+            paths = [e.path for e in self._store.entries(under=path)]
+            if self._store.get(path) is not None:
+                paths.append(path)
+            return self.remove(paths) if paths else []
+
+    def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
+        """Rename a file or folder in the index, keeping embeddings: [(id, old, new), ...]."""
+        with self._write:
+            moved = self._store.move(old, new)
+            self._memory.rename(moved)
+            return moved
+
+    def touch(self, stat: FileStat) -> None:
+        """A file whose content did not change got a new size or mtime."""
+        with self._write:
+            self._store.touch(stat)
+
+    def set_offline(self, folder: str, offline: bool) -> int:
+        """Mark the files under ``folder`` offline (kept, not searched) or back online, in
+        place: only their rows change in the search index.  Returns how many changed."""
+        with self._write:
+            ids = self._store.set_offline(folder, offline)
+            if self._loaded and ids:
+                if offline:
+                    self._memory.remove(ids)
+                else:
+                    for chunk_ids, paths, vecs in self._store.iter_embeddings(self.model_id,
+                                                                              under=folder):
+                        self._memory.add(chunk_ids.tolist(), paths, vecs)
+            return len(ids)
+
+    def _forget(self, gone: list[tuple[int, str]]) -> None:
+        if gone:
+            self._memory.remove(i for i, _ in gone)

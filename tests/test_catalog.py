@@ -1,0 +1,102 @@
+"""The catalog, the index's one owner: watched folders with their origin, writes that keep the
+store and the search index equal, folders removed mid-flight, and cheap status."""
+import threading
+
+import numpy as np
+
+from bridge.backend import DaemonBackend
+from engine import Library
+from engine.indexer import Indexer
+from engine.index.store import FileStat
+from engine.pipeline import Outcome
+from tests.audiogen import tone, write
+
+
+def outcome(path, seed=0, dim=8):
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return Outcome(FileStat(str(path), 1, 1, f"fp{seed}"), vector=v / np.linalg.norm(v))
+
+
+def test_files_of_a_folder_removed_while_they_were_embedded_are_dropped(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.wav").touch()
+    cat = lib.catalog
+    cat.add_root(str(folder), "osc")
+    in_flight = outcome(folder / "a.wav")  # embedded while the folder is removed ...
+    cat.forget_root(str(folder))
+    assert cat.record([in_flight]) == ([], [])  # ... never reaches the index
+    assert cat.get(str(folder / "a.wav")) is None and cat.indexed_count() == 0
+    lib.close()
+
+
+def test_declared_folders_replace_their_origin_and_keep_the_hand_added(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    cat = lib.catalog
+    dirs = {}
+    for name in ("a", "b", "c"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        (dirs[name] / "x.wav").touch()
+    cat.declare_roots({str(dirs["a"]): "command line", str(dirs["b"]): "command line"},
+                      {"command line"})
+    cat.add_root(str(dirs["c"]), "osc")
+    cat.record([outcome(dirs[n] / "x.wav", seed=i) for i, n in enumerate("abc")])
+    assert cat.indexed_count() == 3
+    gone = cat.declare_roots({str(dirs["a"]): "command line", str(dirs["c"]): "command line"},
+                             {"command line"})
+    assert gone == [str(dirs["b"] / "x.wav")]
+    assert [(r.path, r.origin) for r in cat.roots()] == [
+        (str(dirs["a"]), "command line"), (str(dirs["c"]), "osc")]
+    assert cat.indexed_count() == 2 and not cat.is_indexed(str(dirs["b"] / "x.wav"))
+    lib.close()
+    again = Library(tmp_path / "data", encoder=encoder)  # persisted
+    assert [r.origin for r in again.catalog.roots()] == ["command line", "osc"]
+    again.close()
+
+
+def test_a_nested_folder_removed_keeps_the_files_its_parent_covers(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    outer, inner = tmp_path / "o", tmp_path / "o" / "i"
+    inner.mkdir(parents=True)
+    (inner / "x.wav").touch()
+    lib.catalog.add_root(str(outer), "osc")
+    lib.catalog.add_root(str(inner), "osc")
+    lib.catalog.record([outcome(inner / "x.wav")])
+    assert lib.catalog.forget_root(str(inner)) == []
+    assert lib.catalog.is_indexed(str(inner / "x.wav"))
+    lib.close()
+
+
+def test_offline_in_place_and_status_never_waits_on_the_index_locks(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    folder = tmp_path / "drive"
+    for i in range(3):
+        write(folder / f"t{i}.wav", tone(200 + 50 * i))
+    lib.index([folder], origin="osc")
+    indexer = Indexer(lib)  # not started: only its bookkeeping is used
+    backend = DaemonBackend(lib, indexer)
+    assert lib.catalog.set_offline(str(folder), True) == 3
+    assert backend.status()["indexed"] == 0
+    assert lib.catalog.set_offline(str(folder), False) == 3
+    assert backend.status()["indexed"] == 3
+    answered = threading.Event()
+    with lib.catalog._write, lib.catalog._memory.lock:  # a write or a search in progress
+        t = threading.Thread(target=lambda: (backend.status(), answered.set()))
+        t.start()
+        assert answered.wait(10), "status waited for the index"
+    t.join()
+    lib.close()
+
+
+def test_rescan_requests_are_coalesced(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        lib.catalog.add_root(str(tmp_path / name), "osc")
+    indexer = Indexer(lib)  # not started: the requests pile up as they would behind a scan
+    for _ in range(10_000):
+        indexer.request_scan()
+    assert indexer.scans_waiting() == 2
+    lib.close()
