@@ -1,4 +1,4 @@
-"""The OSC protocol over real UDP on 127.0.0.1: a real OscServer on a LibraryBackend (MFCC
+"""The OSC protocol over real UDP on 127.0.0.1: a real OscServer on a DaemonBackend (MFCC
 encoder, tiny synthesized WAVs), driven by a raw client and by python-osc's client."""
 from __future__ import annotations
 

@@ -70,8 +70,9 @@ def as_nobody(port: int, requests: list[list]) -> list[list]:
 @pytest.fixture(scope="module")
 def private_setup(tmp_path_factory):
     """A library with symlinks leading out of it, and a 0700 folder of the daemon's user."""
-    from bridge.backend import LibraryBackend
+    from bridge.backend import DaemonBackend
     from engine import Library
+    from engine.indexer import Indexer
     from engine.model.mfcc import MfccEncoder
 
     root = tmp_path_factory.mktemp("trust")
@@ -88,13 +89,17 @@ def private_setup(tmp_path_factory):
     (lib / "link.wav").symlink_to(private / "real.wav")
     (lib / "linkdir").symlink_to(private, target_is_directory=True)
     library = Library(root / "data", encoder=MfccEncoder())
-    backend = LibraryBackend(library, [str(lib)])
-    backend.rescan()
+    indexer = Indexer(library, settle=0.05)
+    indexer.start()
+    backend = DaemonBackend(library, indexer)
+    indexer.add_root(str(lib))
+    assert indexer.wait_idle(60)
     outside = [str(private / n) for n in ("real.wav", "junk.wav", "folder.wav", "locked.wav",
                                           "missing.wav")]
     outside += [str(lib / "link.wav"), str(lib / "linkdir" / "real.wav"),
                 str(lib / "linkdir" / "missing.wav")]
     yield backend, lib, private, outside
+    indexer.stop()
     library.close()
 
 
