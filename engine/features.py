@@ -78,6 +78,46 @@ def chroma_filters(*, sr: int = SAMPLE_RATE, n_fft: int = 2048, n_chroma: int = 
     return out
 
 
+def rfft_rows(frames: np.ndarray) -> np.ndarray:
+    """The real FFT of each row of ``frames`` (float32 ``(n, n_fft)``), complex.
+
+    ducc0 (the successor of the pocketfft that numpy and scipy use; a 3-4 MB wheel) is about
+    three times as fast as ``numpy.fft`` here, whose float32 transform is not vectorised; the
+    STFT is the largest part of the features' cost.  Without ducc0, numpy in float64."""
+    try:
+        import ducc0
+    except ImportError:
+        return np.fft.rfft(np.asarray(frames, dtype=np.float64), axis=1)
+    return ducc0.fft.r2c(np.ascontiguousarray(frames, dtype=np.float32), axes=(1,), nthreads=1)
+
+
+class BandedFilters:
+    """A filter bank whose rows are each non-zero over one run of FFT bins (triangular
+    filters), applied row by row to the bins it covers only: ``apply(power)`` equals
+    ``basis @ power`` to float32 rounding at a fraction of the cost (the 64-bin log-frequency
+    bank has 2,094 non-zero weights of 65,600: 0.2 ms a file instead of 2 ms)."""
+
+    def __init__(self, basis: np.ndarray) -> None:
+        basis = np.asarray(basis, dtype=np.float32)
+        self.shape = basis.shape
+        self._rows = []
+        for row in basis:
+            nz = np.flatnonzero(row)
+            lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+            self._rows.append((lo, hi, np.ascontiguousarray(row[lo:hi])))
+
+    def apply(self, power: np.ndarray) -> np.ndarray:
+        """``(n_bins, t)`` float32 from ``(1 + n_fft // 2, t)`` power."""
+        power = np.ascontiguousarray(power, dtype=np.float32)
+        if power.shape[0] != self.shape[1]:
+            raise ValueError(f"power has {power.shape[0]} bins, the filters {self.shape[1]}")
+        out = np.zeros((self.shape[0], power.shape[1]), np.float32)
+        for i, (lo, hi, w) in enumerate(self._rows):
+            if hi > lo:
+                np.dot(w, power[lo:hi], out=out[i])
+        return out
+
+
 @lru_cache(maxsize=16)
 def hann(n_fft: int) -> np.ndarray:
     """Periodic Hann window (librosa's and scipy's ``"hann"``), float32, read-only."""
@@ -96,7 +136,7 @@ def stft_power(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> np
     n = 1 + (y.shape[0] - n_fft) // hop_length
     frames = np.lib.stride_tricks.as_strided(
         y, shape=(n, n_fft), strides=(y.strides[0] * hop_length, y.strides[0]), writeable=False)
-    spec = np.fft.rfft(frames * hann(n_fft), axis=1)
+    spec = rfft_rows(frames * hann(n_fft))
     return np.ascontiguousarray((spec.real ** 2 + spec.imag ** 2).T, dtype=np.float32)
 
 

@@ -41,6 +41,38 @@ def test_l2_normalise_per_aspect_and_zero_rows():
     assert np.all(out[1] == 0)
 
 
+def test_banded_filters_equal_the_dense_product():
+    from engine.aspects import logf_basis, mel_basis
+    from engine.features import BandedFilters
+
+    power = np.random.default_rng(3).random((1025, 40), dtype=np.float32)
+    for basis in (logf_basis(), mel_basis(n_mels=64), np.zeros((3, 1025), np.float32)):
+        got = BandedFilters(basis).apply(power)
+        assert got.shape == (basis.shape[0], 40)
+        assert np.allclose(got, basis @ power, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="bins"):
+        BandedFilters(logf_basis()).apply(power[:100])
+
+
+def test_rfft_rows_with_and_without_ducc0(monkeypatch):
+    import builtins
+
+    from engine.features import rfft_rows
+
+    x = np.random.default_rng(4).standard_normal((5, 2048)).astype(np.float32)
+    want = np.fft.rfft(x.astype(np.float64), axis=1)
+    assert np.allclose(rfft_rows(x), want, atol=1e-3)
+    real_import = builtins.__import__
+
+    def no_ducc0(name, *args, **kwargs):
+        if name == "ducc0":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ducc0)
+    assert np.allclose(rfft_rows(x), want, atol=1e-3)
+
+
 # -- the numpy front end against librosa (a test dependency only) ---------------------------
 
 librosa = pytest.importorskip("librosa")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -94,12 +95,23 @@ def mel_power(y: np.ndarray, cfg: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """(STFT power ``(1 + n_fft//2, t)``, mel power ``(n_mels, t)``) of mono audio ``y``."""
     power = A.power_spectrogram(y, n_fft=cfg["n_fft"], hop_length=cfg["hop_length"],
                                 n_samples=int(round(cfg["sr"] * 2.0)))
-    return power, frontend_basis(cfg) @ power
+    return power, _frontend_filters(*(cfg.get(k) for k in _FRONTEND_KEYS)).apply(power)
+
+
+_FRONTEND_KEYS = ("frontend", "sr", "n_fft", "n_mels", "fmin", "fmax")
+
+
+@lru_cache(maxsize=8)
+def _frontend_filters(*values):
+    """:func:`frontend_basis` as banded filters (cached by the configuration's values)."""
+    from ..features import BandedFilters
+
+    return BandedFilters(frontend_basis(dict(zip(_FRONTEND_KEYS, values))))
 
 
 def frontend_basis(cfg: Mapping) -> np.ndarray:
     """The CNN's filter bank ``(n_mels, 1 + n_fft // 2)``: log-frequency or mel."""
-    if cfg.get("frontend", "mel") == "logf":
+    if (cfg.get("frontend") or "mel") == "logf":
         return A.logf_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_bins=cfg["n_mels"],
                             fmin=cfg["fmin"], fmax=cfg["fmax"])
     return A.mel_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_mels=cfg["n_mels"], fmin=cfg["fmin"])
