@@ -187,3 +187,19 @@ def test_export_refuses_a_layer_it_does_not_know():
         keras.layers.Conv2D(2, 3, activation="tanh")(inp))))
     with pytest.raises(ExportError, match="activation"):
         network_to_onnx(net, (8, 8, 1))
+
+
+def test_the_model_loads_after_the_approximate_index():
+    """usearch imported before onnxruntime crashed the process at onnxruntime's import (a
+    segmentation fault): the approximate index imports onnxruntime first."""
+    code = ("import numpy as np\n"
+            "from engine.index.ann import ApproxIndex\n"
+            "index = ApproxIndex(8)\n"
+            "index.add(np.arange(4), np.eye(4, 8, dtype=np.float32))\n"
+            "from engine.model.registry import PACKAGED_DEFAULT, load_encoder\n"
+            "enc = load_encoder(PACKAGED_DEFAULT)\n"
+            "print(enc.runtime, enc.embed(enc.features(np.zeros(100, np.float32))[None]).shape)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == "onnx"

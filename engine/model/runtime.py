@@ -34,6 +34,24 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def import_before_usearch() -> None:
+    """Import onnxruntime's extension if it is installed and not imported yet.
+
+    Call it before importing usearch: with usearch 2.26 and onnxruntime 1.32 on Linux x86_64,
+    importing onnxruntime *after* ``usearch.compiled`` crashes the process (a segmentation
+    fault inside the extension's initialisation, every time), while the other order works.
+    The daemon loads the search index (usearch) before the model, so the search index calls
+    this first."""
+    import sys
+
+    if "onnxruntime" in sys.modules or not onnxruntime_available():
+        return
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:  # pragma: no cover - a broken install: the model loader says so
+        pass
+
+
 class OnnxNetwork:
     """One ONNX graph with a single float32 input and output, run by onnxruntime."""
 
