@@ -119,8 +119,12 @@ def test_model_without_export_and_without_tensorflow_is_a_clear_error(tmp_path, 
     with pytest.raises(ModelError, match="timbre.onnx missing"):
         load_encoder(model)
     monkeypatch.setenv("SOUNDALIKE_RUNTIME", "bogus")
-    with pytest.raises(ValueError, match="SOUNDALIKE_RUNTIME"):
+    with pytest.raises(ModelError, match="SOUNDALIKE_RUNTIME"):
         load_encoder(PACKAGED_DEFAULT)
+    monkeypatch.setenv("SOUNDALIKE_RUNTIME", "onnx")
+    (model / "timbre.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        load_encoder(model)
 
 
 def test_shipped_model_loads_on_onnxruntime():

@@ -281,7 +281,10 @@ def load(model_dir: Path) -> ContrastiveEncoder:
     spec = json.loads((model_dir / "encoder.json").read_text(encoding="utf-8"))
     cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
     common = {"model_id": spec["model_id"], "default_weights": spec.get("default_weights")}
-    runtime = chosen_runtime()
+    try:
+        runtime = chosen_runtime()
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
     exported = model_dir / str(spec.get("onnx") or ONNX_FILE)
     if runtime == "onnx" or (runtime == "auto" and exported.is_file()
                              and onnxruntime_available()):
@@ -289,7 +292,14 @@ def load(model_dir: Path) -> ContrastiveEncoder:
             raise ModelError(f"{model_dir}: no ONNX export ({exported.name} missing)")
         from .runtime import OnnxNetwork
 
-        return ContrastiveEncoder(None, cfg, network=OnnxNetwork(exported), **common)
+        try:
+            network = OnnxNetwork(exported)
+        except ImportError:
+            raise ModelError("onnxruntime is not installed: reinstall Soundalike "
+                             "(pip install .)") from None
+        except Exception as exc:  # onnxruntime's own errors: a damaged or foreign file
+            raise ModelError(f"{exported}: not a readable ONNX model ({exc})") from None
+        return ContrastiveEncoder(None, cfg, network=network, **common)
     if not _has_tensorflow():
         raise ModelError(f"{model_dir}: this model has no ONNX export ({exported.name}); "
                          "re-train it, or install the training extra: "
