@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask with copies of the queries that have this much silence before "
                         "the sound (robustness to padded bounces; default 0: the files)")
     p.add_argument("--json", metavar="OUT", help="also write the full report here")
+    p.add_argument("--runtime", choices=("auto", "onnx", "keras"), default=None,
+                   help="what runs the networks: the ONNX export (auto: when the model has "
+                        "one) or Keras (needs the train extra); sets SOUNDALIKE_RUNTIME")
 
     p = sub.add_parser("status", parents=[common], help="what is indexed, pending and failed")
     p.add_argument("--json", action="store_true")
@@ -441,6 +444,8 @@ def cmd_evaluate(args) -> int:
     if not os.path.isfile(os.path.join(args.corpus, "labels.csv")):
         raise UserError(f"no labels.csv in {args.corpus} (build one with "
                         "../shared/corpus/build-dev-corpus)")
+    if args.runtime:
+        os.environ["SOUNDALIKE_RUNTIME"] = args.runtime
     encoders: dict = {}
     for spec in args.model:
         name, _, path = spec.partition("=")

@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from .audio import DURATION, SAMPLE_RATE
+from .features import rfft_rows
 
 N_SAMPLES = int(round(SAMPLE_RATE * DURATION))
 
@@ -39,12 +40,10 @@ def _hann(n_fft: int) -> np.ndarray:
 def mel_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048, n_mels: int = 64,
               fmin: float = 20.0, fmax: float | None = None) -> np.ndarray:
     """Slaney-normalised mel filter bank ``(n_mels, 1 + n_fft // 2)`` float32 (librosa's)."""
-    import librosa
+    from .features import mel_filters
 
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
-                                fmax=fmax if fmax else sr / 2.0).astype(np.float32)
-    basis.flags.writeable = False
-    return basis
+    return mel_filters(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                       fmax=fmax if fmax else sr / 2.0)
 
 
 @lru_cache(maxsize=8)
@@ -76,11 +75,9 @@ def logf_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048, n_bins: int = 64,
 @lru_cache(maxsize=8)
 def chroma_basis(*, sr: int = SAMPLE_RATE, n_fft: int = 2048) -> np.ndarray:
     """Chroma filter bank ``(12, 1 + n_fft // 2)`` float32 (librosa's), C first."""
-    import librosa
+    from .features import chroma_filters
 
-    basis = librosa.filters.chroma(sr=sr, n_fft=n_fft).astype(np.float32)
-    basis.flags.writeable = False
-    return basis
+    return chroma_filters(sr=sr, n_fft=n_fft)
 
 
 def n_frames(*, n_samples: int = N_SAMPLES, hop_length: int = 345) -> int:
@@ -95,13 +92,11 @@ def power_spectrogram(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 345
     y : shape (n,), cropped or zero-padded to ``n_samples`` first, so the output shape is fixed:
     ``(1 + n_fft // 2, 1 + n_samples // hop_length)`` float32.
     """
-    import scipy.fft
-
     y = np.pad(fix_length(y, n_samples=n_samples), (n_fft // 2, n_fft // 2))
     frames = np.lib.stride_tricks.as_strided(
         y, shape=(n_frames(n_samples=n_samples, hop_length=hop_length), n_fft),
         strides=(y.strides[0] * hop_length, y.strides[0]), writeable=False)
-    spec = scipy.fft.rfft(frames * _hann(n_fft), axis=1)  # float32 in, complex64 out
+    spec = rfft_rows(frames * _hann(n_fft))  # float32 in, complex64 out
     return np.ascontiguousarray((spec.real ** 2 + spec.imag ** 2).T, dtype=np.float32)
 
 

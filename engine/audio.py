@@ -48,9 +48,17 @@ def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE,
     """Read ``duration`` seconds of ``path`` as mono float32 at ``sr`` Hz.
 
     With ``skip_silence`` they start 5 ms before the sound does (:func:`sound_start`; at most
-    :data:`MAX_LEAD` seconds are skipped), else at the start of the file.
+    :data:`MAX_LEAD` seconds, and at most :data:`MAX_LEAD_SAMPLES` decoded samples, are
+    skipped), else at the start of the file.
     Returns a 1-D array of at most ``round(duration * sr)`` samples (shorter files stay
     shorter; padding is the features' business).  Non-finite samples are replaced by 0.
+
+    Whatever a header claims, the work is bounded: a sample rate outside
+    :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE` or more than :data:`MAX_CHANNELS`
+    channels is refused before anything is decoded, frames are decoded in chunks of at most
+    :data:`CHUNK_SAMPLES` samples and mixed to mono as they come, and no more frames are
+    asked for than ``duration`` (plus the skipped lead) needs -- never the frame count the
+    header states.  Memory per call is a few megabytes (:func:`decode_budget`).
 
     Raises :class:`AudioError` for anything that is not readable audio.
     """
@@ -67,29 +75,102 @@ def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE,
         raise AudioError(path, "empty file (0 bytes)")
     try:
         with sf.SoundFile(path) as f:
-            native_sr = int(f.samplerate)
-            if native_sr <= 0:
-                raise AudioError(path, "invalid sample rate")
+            native_sr, channels = int(f.samplerate), int(f.channels)
+            check_header(path, samplerate=native_sr, channels=channels)
             want = int(math.ceil(duration * native_sr))
-            frames = f.frames
-            if 0 < frames < want:
-                want = frames
-            data = f.read(frames=want, dtype="float32", always_2d=True)
+            reader = _MonoReader(f, channels)
+            y = reader.read(want)
             if skip_silence:
-                data = _from_sound_start(f, data, want=want, limit=int(MAX_LEAD * native_sr))
+                y = _from_sound_start(reader, y, want=want, sr=native_sr,
+                                      limit=lead_limit(native_sr, channels))
     except AudioError:
         raise
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, MemoryError) as exc:
         raise AudioError(path, f"not readable as audio ({_sf_reason(exc, path)})") from None
     except OSError as exc:
         raise AudioError(path, _os_reason(exc)) from None
-    if data.shape[0] == 0:
+    if y.shape[0] == 0:
         raise AudioError(path, "contains no audio frames")
-    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     if native_sr != sr:
         y = resample(y, orig_sr=native_sr, target_sr=sr)
     return np.ascontiguousarray(y[: int(round(duration * sr))], dtype=np.float32)
+
+
+#: sample rates Soundalike decodes (Hz): 384 kHz is the highest rate audio interfaces and
+#: DAWs record; a header claiming more (or less than 1 kHz) describes no real sample
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+#: at most this many channels (third-order ambisonics has 16, 9.1.6 surround 16; libsndfile
+#: itself allows 1,024): 2 s at 384 kHz of 64 channels is the most one file costs to decode
+MAX_CHANNELS = 64
+#: frames are decoded and mixed to mono in chunks of at most this many samples (1 MiB)
+CHUNK_SAMPLES = 1 << 18
+#: leading silence is skipped over at most this many decoded samples (all channels), so an
+#: exotic file cannot make the skip cost more than a common one: 10 s of 96 kHz stereo
+MAX_LEAD_SAMPLES = int(MAX_LEAD * 96_000 * 2)
+
+
+def check_header(path: str | os.PathLike, *, samplerate: int, channels: int) -> None:
+    """Refuse (:class:`AudioError`) a sample rate or channel count no real sample has."""
+    if channels <= 0:
+        raise AudioError(path, "no audio channels")
+    if channels > MAX_CHANNELS:
+        raise AudioError(path, f"{channels} channels: more than the {MAX_CHANNELS} "
+                               "Soundalike reads")
+    if not MIN_SAMPLE_RATE <= samplerate <= MAX_SAMPLE_RATE:
+        raise AudioError(path, f"sample rate {samplerate} Hz is outside what Soundalike reads "
+                               f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
+
+
+def lead_limit(samplerate: int, channels: int) -> int:
+    """Frames of leading silence that may be skipped: :data:`MAX_LEAD` seconds, fewer when
+    that would decode more than :data:`MAX_LEAD_SAMPLES` samples."""
+    return int(min(MAX_LEAD * samplerate, MAX_LEAD_SAMPLES // max(channels, 1)))
+
+
+def decode_budget(*, duration: float = DURATION) -> int:
+    """An upper bound of the bytes one :func:`load_audio` call holds in decoded audio at
+    once, whatever the file claims (under 14 MB): the mono window twice (the first block is
+    kept while the lead is searched) and one window's per-frame peaks, one chunk and its
+    temporaries, and the resampled output."""
+    window = int(math.ceil(duration * MAX_SAMPLE_RATE))
+    return 4 * (3 * window + 4 * CHUNK_SAMPLES + int(math.ceil(duration * SAMPLE_RATE)) * 2)
+
+
+class _MonoReader:
+    """Reads an open SoundFile in bounded chunks, mixed to mono as they come.
+
+    ``peak`` of the last :meth:`read` is each frame's largest absolute sample over the
+    channels (what :func:`sound_start` looks at: channels in opposite phase do not cancel)."""
+
+    def __init__(self, f, channels: int) -> None:
+        self.f = f
+        self.channels = channels
+        self.chunk = max(1, CHUNK_SAMPLES // channels)
+        self.peak = np.zeros(0, np.float32)
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames from the current position (fewer at the end)."""
+        self.peak = np.zeros(0, np.float32)  # the last read's peaks are not needed any more
+        mono = np.empty(max(frames, 0), np.float32)
+        peak = np.empty_like(mono)
+        got = 0
+        while got < frames:
+            block = self.f.read(frames=min(self.chunk, frames - got), dtype="float32",
+                                always_2d=True)
+            n = block.shape[0]
+            if n == 0:
+                break
+            np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            if self.channels > 1:
+                mono[got:got + n] = block.mean(axis=1, dtype=np.float32)
+                peak[got:got + n] = np.abs(block).max(axis=1)
+            else:
+                mono[got:got + n] = block[:, 0]
+                peak[got:got + n] = np.abs(block[:, 0])
+            got += n
+        self.peak = peak[:got]
+        return mono[:got]
 
 
 def sound_start(y: np.ndarray, *, sr: int, threshold_db: float = -40.0,
@@ -108,24 +189,25 @@ def sound_start(y: np.ndarray, *, sr: int, threshold_db: float = -40.0,
     return max(0, first - int(round(pre_roll * sr)))
 
 
-def _from_sound_start(f, first: np.ndarray, *, want: int, limit: int) -> np.ndarray:
-    """``want`` frames of the open SoundFile ``f`` from where its sound starts; ``first`` is
-    the file's first ``want`` frames, already read.  Silent windows are read past up to frame
+def _from_sound_start(reader: _MonoReader, first: np.ndarray, *, want: int, sr: int,
+                      limit: int) -> np.ndarray:
+    """``want`` frames of the open file from where its sound starts; ``first`` is the file's
+    first ``want`` frames (mono), already read.  Silent windows are read past up to frame
     ``limit``; a file without sound before it is read from its start."""
-    block, pos = first, 0
-    while (start := sound_start(block, sr=int(f.samplerate))) is None:
-        pos += len(block)
-        if len(block) < want or pos >= limit:
+    n, pos = len(first), 0
+    while (start := sound_start(reader.peak, sr=sr)) is None:
+        pos += n
+        if n < want or pos >= limit:
             return first
-        block = f.read(frames=want, dtype="float32", always_2d=True)
+        n = len(reader.read(min(want, limit - pos)))  # only its peaks are looked at
     start += pos
     if start == 0:
         return first
-    if pos == 0 and 0 < f.frames <= len(first):  # the whole file is in ``first``
+    if pos == 0 and len(first) < want:  # the whole file is in ``first``
         return first[start:]
     try:
-        f.seek(start)
-        return f.read(frames=want, dtype="float32", always_2d=True)
+        reader.f.seek(start)
+        return reader.read(want)
     except (RuntimeError, ValueError):  # a stream libsndfile cannot seek in: keep what we have
         return first[start:] if pos == 0 else first
 

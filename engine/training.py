@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -21,6 +22,11 @@ TRAINERS: dict[str, str] = {
 }
 #: contrastive: folder names as weak labels when present, else augmentation-only (SimCLR-style)
 DEFAULT_KIND = "contrastive"
+#: what training imports beyond the light install (the ``train`` extra)
+TRAINING_MODULES = ("tensorflow", "keras", "onnx", "scipy")
+TRAINING_EXTRA_MISSING = ("training needs TensorFlow, which the light install leaves out: "
+                          "install the train extra, pip install 'soundalike[train]' "
+                          "(in a clone: .venv/bin/pip install '.[train]')")
 
 
 class TrainingError(EngineError):
@@ -41,6 +47,8 @@ def train_model(kind: str, paths: list[str], *, epochs: int | None, models_dir: 
     """
     if kind not in TRAINERS:
         raise TrainingError(f"unknown model kind {kind!r} (kinds: {', '.join(sorted(TRAINERS))})")
+    if not all(importlib.util.find_spec(m) for m in TRAINING_MODULES):
+        raise TrainingError(TRAINING_EXTRA_MISSING)
     if len(paths) < 2:
         raise TrainingError(f"need at least 2 audio files to train, found {len(paths)}")
     if members is not None and kind != "contrastive":

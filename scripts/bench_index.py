@@ -4,8 +4,9 @@
 Writes N two-second one-shots (44.1 kHz 24-bit WAV, so decoding includes resampling), then for
 each pipeline runs `Library.index` (decode, resample, features, encoder, store: exactly what
 `soundalike index` does) in a fresh subprocess with its own data dir, and reports files/s and the
-subprocess's peak resident memory (VmHWM, TensorFlow included). The original pipeline is the
-ORIGIN.md autoencoder on 256x256 mel images (untrained weights: speed does not depend on them).
+subprocess's peak resident memory (VmHWM). The original pipeline is the ORIGIN.md autoencoder
+on 256x256 mel images (untrained weights: speed does not depend on them), on TensorFlow (the
+train extra); the default runs on ONNX Runtime.
 
     python scripts/bench_index.py --files 400 [--model DIR] [--json]
 """
@@ -35,7 +36,7 @@ def worker(model_dir: str, folder: str, data_dir: str) -> None:
 
     lib = Library(data_dir, model_dir=model_dir)
     t0 = time.perf_counter()
-    lib.warm_up()  # start-up, not indexing: model, filter banks (librosa's import), tracing
+    lib.warm_up()  # start-up, not indexing: the model (and its runtime), filter banks
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     summary = lib.index([folder])

@@ -17,6 +17,12 @@ if str(ROOT) not in sys.path:
 
 from tests.audiogen import write_library  # noqa: E402
 
+# onnxruntime must be loaded before usearch (engine.model.runtime.import_before_usearch): test
+# modules import usearch when they are collected, before any test loads a model
+from engine.model.runtime import import_before_usearch  # noqa: E402
+
+import_before_usearch()
+
 
 @pytest.fixture
 def rng():

@@ -1,3 +1,4 @@
+import os
 import time
 
 import numpy as np
@@ -164,3 +165,89 @@ def test_fingerprint_changes_with_content(tmp_path):
     b = write(tmp_path / "b.wav", tone(441))
     assert file_fingerprint(a) == file_fingerprint(a)
     assert file_fingerprint(a) != file_fingerprint(b)
+
+
+# -- headers that lie: bounded work whatever they claim ------------------------------------
+
+def _lying_wav(path, *, rate: int, channels: int, data_bytes: int = 1 << 30,
+               payload: bytes = b"") -> str:
+    """A 16-bit PCM WAV whose header claims ``rate`` Hz, ``channels`` channels and a data
+    chunk of ``data_bytes``; on disk only the header and ``payload`` (the rest is a hole)."""
+    import struct
+
+    block = 2 * channels
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, (rate * block) & 0xFFFFFFFF,
+                      block & 0xFFFF, 16)
+    header = (b"RIFF" + struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF) + b"WAVE"
+              + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+              + b"data" + struct.pack("<I", data_bytes & 0xFFFFFFFF))
+    with open(path, "wb") as f:
+        f.write(header + payload)
+        f.truncate(len(header) + data_bytes)  # sparse: a few KB on disk
+    return str(path)
+
+
+def _peak_bytes(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            fn()
+        except AudioError:
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("rate,channels,why", [
+    (2**31 - 1, 1, "sample rate"), (2**31 - 1, 2, "sample rate"), (400_000, 1, "sample rate"),
+    (999, 1, "sample rate"), (44_100, 65, "channels"), (48_000, 1024, "channels"),
+])
+def test_absurd_headers_are_refused_before_decoding(tmp_path, rate, channels, why):
+    path = _lying_wav(tmp_path / "lie.wav", rate=rate, channels=channels,
+                      payload=bytes(range(256)) * 48)
+    with pytest.raises(AudioError, match=why) as err:
+        load_audio(path)
+    assert "Soundalike reads" in err.value.reason
+    assert _peak_bytes(lambda: load_audio(path)) < 1 << 20
+
+
+@pytest.mark.parametrize("rate,channels", [(384_000, 64), (384_000, 1), (48_000, 2),
+                                           (1_000, 7)])
+def test_the_largest_headers_accepted_decode_within_the_budget(tmp_path, rate, channels):
+    """A sparse 1 GB data chunk (silence, then a burst in the first block) at the most
+    channels and highest rate accepted: what is decoded stays within decode_budget()."""
+    from engine.audio import decode_budget
+
+    rng = np.random.default_rng(0)
+    payload = (rng.integers(-2**14, 2**14, 4096, dtype=np.int16)).tobytes()
+    for name, body in (("burst.wav", payload), ("silent.wav", b"")):
+        path = _lying_wav(tmp_path / name, rate=rate, channels=channels, payload=body)
+        assert os.stat(path).st_blocks * 512 < 1 << 20  # the hole takes no disk
+        y = load_audio(path)
+        assert y.dtype == np.float32 and y.size == 2 * SAMPLE_RATE
+        assert _peak_bytes(lambda: load_audio(path)) <= decode_budget()
+    assert decode_budget() < 14 << 20
+
+
+@pytest.mark.parametrize("fmt,subtype", [("AIFF", "PCM_16"), ("FLAC", "PCM_16"),
+                                         ("WAV", "FLOAT")])
+def test_other_formats_with_absurd_rates_are_refused(tmp_path, fmt, subtype):
+    """libsndfile writes what it is told: the same limits hold for every format it reads."""
+    path = tmp_path / f"x.{fmt.lower()}"
+    try:
+        sf.write(str(path), np.zeros((100, 1), np.float32), 600_000, format=fmt,
+                 subtype=subtype)
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        pytest.skip(f"libsndfile cannot write {fmt} at 600 kHz")
+    with pytest.raises(AudioError, match="sample rate"):
+        load_audio(path)
+
+
+def test_lead_search_is_bounded_in_samples_not_seconds():
+    from engine.audio import MAX_LEAD_SAMPLES, lead_limit
+
+    assert lead_limit(44_100, 2) == int(MAX_LEAD * 44_100)  # common files: MAX_LEAD seconds
+    assert lead_limit(384_000, 64) * 64 <= MAX_LEAD_SAMPLES

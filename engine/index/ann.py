@@ -162,6 +162,9 @@ class ApproxIndex:
     def __init__(self, dim: int, *, dtype: str = "f16", connectivity: int = 16,
                  expansion_add: int = 128, expansion_search: int = 384, threads: int = 0,
                  weighted_ef: int = 1024) -> None:
+        from ..model.runtime import import_before_usearch
+
+        import_before_usearch()
         from usearch.index import Index
 
         if dim <= 0:

@@ -30,13 +30,17 @@ an octave (precomputed by resampling), random smooth EQ (+-6 dB), small delay, e
 tail, noise floor and early fade-out.  Batch-norm statistics are re-estimated on clean inputs
 after training.  An ensemble's members are trained one after the other, each its own seed.
 
-TensorFlow is imported inside functions only.
+Inference (:func:`load`): every saved model carries its timbre network exported to ONNX
+(:data:`ONNX_FILE`, written and checked against Keras at save time), run by onnxruntime
+without TensorFlow; TensorFlow (the ``train`` extra) is needed for training and for
+``SOUNDALIKE_RUNTIME=keras`` only, and is imported inside functions only.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -49,6 +53,8 @@ from .registry import weights_hash, write_spec
 
 KIND = "contrastive"
 WEIGHTS = "contrastive.weights.h5"
+#: the timbre network exported for inference without TensorFlow (:mod:`.onnx_export`)
+ONNX_FILE = "timbre.onnx"
 
 #: the feature and network configuration (saved in encoder.json)
 DEFAULT_CONFIG: dict = {
@@ -89,12 +95,23 @@ def mel_power(y: np.ndarray, cfg: Mapping) -> tuple[np.ndarray, np.ndarray]:
     """(STFT power ``(1 + n_fft//2, t)``, mel power ``(n_mels, t)``) of mono audio ``y``."""
     power = A.power_spectrogram(y, n_fft=cfg["n_fft"], hop_length=cfg["hop_length"],
                                 n_samples=int(round(cfg["sr"] * 2.0)))
-    return power, frontend_basis(cfg) @ power
+    return power, _frontend_filters(*(cfg.get(k) for k in _FRONTEND_KEYS)).apply(power)
+
+
+_FRONTEND_KEYS = ("frontend", "sr", "n_fft", "n_mels", "fmin", "fmax")
+
+
+@lru_cache(maxsize=8)
+def _frontend_filters(*values):
+    """:func:`frontend_basis` as banded filters (cached by the configuration's values)."""
+    from ..features import BandedFilters
+
+    return BandedFilters(frontend_basis(dict(zip(_FRONTEND_KEYS, values))))
 
 
 def frontend_basis(cfg: Mapping) -> np.ndarray:
     """The CNN's filter bank ``(n_mels, 1 + n_fft // 2)``: log-frequency or mel."""
-    if cfg.get("frontend", "mel") == "logf":
+    if (cfg.get("frontend") or "mel") == "logf":
         return A.logf_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_bins=cfg["n_mels"],
                             fmin=cfg["fmin"], fmax=cfg["fmax"])
     return A.mel_basis(sr=cfg["sr"], n_fft=cfg["n_fft"], n_mels=cfg["n_mels"], fmin=cfg["fmin"])
@@ -155,13 +172,24 @@ class ContrastiveEncoder(Encoder):
 
     def __init__(self, net, config: Mapping | None = None, *, model_id: str = f"{KIND}-untrained",
                  default_weights: Mapping[str, float] | None = None,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, network=None) -> None:
+        """``net``: the Keras timbre network (training, or ``SOUNDALIKE_RUNTIME=keras``), or
+        None with ``network``: an exported one (:class:`engine.model.runtime.OnnxNetwork`),
+        which needs no TensorFlow."""
+        if (net is None) == (network is None):
+            raise ValueError("give either a Keras network or an exported one")
         self.config = {**DEFAULT_CONFIG, **(config or {})}
         self._net = net
+        self._network = network
         self._model_id = model_id
         self._weights = dict(default_weights or DEFAULT_WEIGHTS)
         self.batch_size = batch_size
         self._call = None
+
+    @property
+    def runtime(self) -> str:
+        """``"onnx"`` or ``"keras"``: what runs the timbre network."""
+        return "keras" if self._net is not None else "onnx"
 
     @property
     def model_id(self) -> str:
@@ -187,6 +215,8 @@ class ContrastiveEncoder(Encoder):
         return compute_features(y, self.config)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
+        if self._network is not None:
+            return self._network.run(x)
         if self._call is None:
             import tensorflow as tf
 
@@ -210,36 +240,88 @@ class ContrastiveEncoder(Encoder):
                                  for i in range(0, mels.shape[0], self.batch_size)])
         return np.concatenate([timbre, batch[:, self.n_mel_values:]], axis=1).astype(np.float32)
 
+    def close(self) -> None:
+        if self._network is not None:
+            self._network.close()
+
     def save(self, model_dir) -> None:
+        """Write the Keras weights, their ONNX export (:data:`ONNX_FILE`, checked against
+        Keras) and ``encoder.json``.  Needs the Keras network (TensorFlow)."""
+        if self._net is None:
+            raise ValueError("an encoder loaded from its ONNX export cannot be saved")
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         weights = model_dir / WEIGHTS
         self._net.save_weights(str(weights))
+        export_onnx(self._net, self.config, model_dir / ONNX_FILE)
         extra = json.dumps({"config": self.config, "weights": self._weights}, sort_keys=True)
         self._model_id = f"{KIND}-{weights_hash(weights, extra=extra)}"
         write_spec(model_dir, {
             "kind": KIND, "model_id": self._model_id, "config": self.config,
             "dim": self.dim, "aspects": {k: list(v) for k, v in self.aspects.items()},
-            "default_weights": self._weights,
+            "default_weights": self._weights, "onnx": ONNX_FILE,
         })
 
 
-#: TensorFlow threads for inference: the network is light (about 1 ms a file for three
-#: members), so one core runs it and the others decode and compute features beside it (two
-#: cores: about 3 % faster indexing than TensorFlow's default pool, and a quieter daemon)
-INFERENCE_THREADS = 1
+def export_onnx(net, cfg: Mapping, path) -> float:
+    """Write the Keras timbre network ``net`` as ONNX (:mod:`engine.model.onnx_export`);
+    returns the smallest cosine against Keras on the check inputs."""
+    from .onnx_export import export_network
+
+    return export_network(net, (cfg["n_mels"], _frames(cfg), 1), path)
 
 
 def load(model_dir: Path) -> ContrastiveEncoder:
+    """The encoder saved in ``model_dir``: its ONNX export run by onnxruntime (no TensorFlow)
+    when there is one, else (or with ``SOUNDALIKE_RUNTIME=keras``) the Keras network."""
+    from .registry import ModelError
+    from .runtime import chosen_runtime, onnxruntime_available
+
+    model_dir = Path(model_dir)
+    spec = json.loads((model_dir / "encoder.json").read_text(encoding="utf-8"))
+    cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
+    common = {"model_id": spec["model_id"], "default_weights": spec.get("default_weights")}
+    try:
+        runtime = chosen_runtime()
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    exported = model_dir / str(spec.get("onnx") or ONNX_FILE)
+    if runtime == "onnx" or (runtime == "auto" and exported.is_file()
+                             and onnxruntime_available()):
+        if not exported.is_file():
+            raise ModelError(f"{model_dir}: no ONNX export ({exported.name} missing)")
+        from .runtime import OnnxNetwork
+
+        try:
+            network = OnnxNetwork(exported)
+        except ImportError:
+            raise ModelError("onnxruntime is not installed: reinstall Soundalike "
+                             "(pip install .)") from None
+        except Exception as exc:  # onnxruntime's own errors: a damaged or foreign file
+            raise ModelError(f"{exported}: not a readable ONNX model ({exc})") from None
+        return ContrastiveEncoder(None, cfg, network=network, **common)
+    if not _has_tensorflow():
+        raise ModelError(f"{model_dir}: this model has no ONNX export ({exported.name}); "
+                         "re-train it, or install the training extra: "
+                         "pip install 'soundalike[train]'")
+    return load_keras(model_dir, cfg, **common)
+
+
+def _has_tensorflow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def load_keras(model_dir: Path, cfg: Mapping, **kwargs) -> ContrastiveEncoder:
+    """The Keras network of a saved model (imports TensorFlow)."""
     from .autoencoder import configure_tensorflow
+    from .runtime import INFERENCE_THREADS
 
     configure_tensorflow(INFERENCE_THREADS)
-    spec = json.loads((Path(model_dir) / "encoder.json").read_text(encoding="utf-8"))
-    cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
     net = build_network(cfg)
     net.load_weights(str(Path(model_dir) / WEIGHTS))
-    return ContrastiveEncoder(net, cfg, model_id=spec["model_id"],
-                              default_weights=spec.get("default_weights"))
+    return ContrastiveEncoder(net, cfg, **kwargs)
 
 
 # -- training -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""MFCC statistics: a small deterministic encoder with no TensorFlow.
+"""MFCC statistics: a small deterministic encoder with no TensorFlow (numpy alone).
 
 Each file becomes the mean and standard deviation over time of 20 MFCCs plus the first-order
 deltas' means and deviations (80 values).  It is the quality baseline and the fast encoder the
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import features as F
 from ..audio import SAMPLE_RATE
 from .base import Encoder
 from .registry import write_spec
@@ -58,17 +59,14 @@ def mfcc_stats(y: np.ndarray, *, sr: int = SAMPLE_RATE, n_mfcc: int = 20, n_fft:
 
     y : shape (n,) mono audio.  Returns shape (4 * n_mfcc,) float32; silence gives zeros.
     """
-    import librosa
-
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if y.size < n_fft:
         y = np.pad(y, (0, n_fft - y.size))
     if not np.any(np.abs(y) > 1e-8):
         return np.zeros(4 * n_mfcc, dtype=np.float32)
-    m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length,
-                             n_mels=n_mels)
-    d = librosa.feature.delta(m, width=min(9, m.shape[1] if m.shape[1] % 2 else m.shape[1] - 1),
-                              mode="nearest") if m.shape[1] >= 3 else np.zeros_like(m)
+    m = F.mfcc(y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    d = F.delta(m, width=min(9, m.shape[1] if m.shape[1] % 2 else m.shape[1] - 1)) \
+        if m.shape[1] >= 3 else np.zeros_like(m)
     out = np.concatenate([m.mean(axis=1), m.std(axis=1), d.mean(axis=1), d.std(axis=1)])
     # MFCC 0 (loudness) would dominate the cosine: scale it down to the others' range
     out[0] /= 10.0
