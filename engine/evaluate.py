@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import tempfile
 import time
 from collections import defaultdict
@@ -29,15 +30,21 @@ METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
 #: resamples of the bootstrap intervals (:func:`source_interval`)
 RESAMPLES = 2000
 PARTS = ("train", "val", "test")
+#: a soundfont source's last part: a GM program or percussion key (:func:`program_of`)
+_PROGRAM = re.compile(r"(prog\d{3}|key\d{2,3})")
 
 
 class EvaluationError(Exception):
     """The corpus cannot be evaluated (no labels.csv, unknown split)."""
 
 
-def training_rows(corpus_dir: str | os.PathLike, parts: str, *,
-                  split_seed: int = 0) -> list[dict]:
-    """The labelled rows of the corpus in the named split ``parts`` ("train", "train,val").
+def training_rows(corpus_dir: str | os.PathLike, parts: str, *, split_seed: int = 0,
+                  extra: Sequence[str | os.PathLike] = ()) -> list[dict]:
+    """The labelled rows of the corpus in the named split ``parts`` ("train", "train,val"),
+    then the rows of each ``extra`` corpus (a training-only corpus in the same format, e.g.
+    ``build-extra-corpus``'s) except those that could leak into a measurement: an extra source
+    with the same GM program or percussion key (:func:`program_of`) as a dev-corpus source
+    outside ``parts`` (soundfonts share samples: A320U and GeneralUser with TimGM6mb).
 
     Raises ValueError for the test part: nothing is ever trained on it.
     """
@@ -46,7 +53,19 @@ def training_rows(corpus_dir: str | os.PathLike, parts: str, *,
         raise ValueError("never train on the test part")
     rows = read_labels(corpus_dir)
     part = split_sources(rows, seed=split_seed)
-    return [r for r in rows if part[r["source"]] in wanted]
+    out = [r for r in rows if part[r["source"]] in wanted]
+    held = {program_of(s) for s, p in part.items() if p not in wanted} - {None}
+    for folder in extra:
+        out += [r for r in read_labels(folder) if program_of(r["source"]) not in held]
+    return out
+
+
+def program_of(source: str) -> str | None:
+    """The GM program or percussion key a soundfont source renders (``prog024``, ``key38``),
+    the same across soundfonts (``timgm6mb:prog024``, ``a320u:prog024``,
+    ``generaluser-kits:key38``); None for other sources (a kit or library sample)."""
+    name = source.rsplit(":", 1)[-1]
+    return name if _PROGRAM.fullmatch(name) else None
 
 
 def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:

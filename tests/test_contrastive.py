@@ -131,3 +131,39 @@ def test_ensemble_members_are_trained_separately_and_averaged(tmp_path):
     again = load_encoder(tmp_path / "m")
     assert again.config["members"] == 2
     assert np.allclose(again.embed(feats), emb, atol=1e-5)
+
+
+def test_batches_put_sources_of_one_program_side_by_side():
+    # sources 0-3 render program 7 (two soundfonts x two), 4-5 program 8, 6-9 no program
+    groups = np.repeat(np.arange(10), 2)
+    programs = np.array([7] * 8 + [8] * 4 + [-1] * 8)
+    for seed in range(5):
+        (order,) = [b.tolist() for b in C._batches(groups, 100, np.random.default_rng(seed),
+                                                    programs)]
+        assert sorted(order) == list(range(20))  # every file once
+        pos = {j: order.index(j) for j in range(20)}
+        for j in range(12):  # a program file has another source of its program within 3
+            near = [k for k in range(12) if k // 2 != j // 2 and programs[k] == programs[j]
+                    and abs(pos[k] - pos[j]) <= 3]
+            assert near, (seed, j, order)
+    # no file with a program: the batches without programs, draw for draw
+    a = [b.tolist() for b in C._batches(groups, 4, np.random.default_rng(0))]
+    b = [b.tolist() for b in C._batches(groups, 4, np.random.default_rng(0),
+                                        np.full(20, -1))]
+    assert a == b
+
+
+@pytest.mark.tf
+def test_program_term_adds_a_cross_source_positive():
+    import tensorflow as tf
+
+    z = tf.math.l2_normalize(tf.constant(np.random.default_rng(0).normal(size=(8, 4)),
+                                         tf.float32), axis=1)
+    yc = tf.constant([0, 0, 0, 0, 1, 1, 1, 1])
+    yg = tf.constant([0, 1, 2, 3, 4, 5, 6, 7])
+    yp = tf.constant([0, 0, 1, 1, 2, 2, 3, 3])
+    kw = dict(class_weight=1.0, group_weight=1.0, temperature=0.1)
+    base = float(C._pair_loss(z, yc, yg, yp, **kw))
+    assert float(C._pair_loss(z, yc, yg, yp, program_weight=0.0, **kw)) == base
+    with_term = float(C._pair_loss(z, yc, yg, yp, program_weight=0.5, **kw))
+    assert with_term == pytest.approx(base + 0.5 * float(C.supcon_loss(z, yp, 0.1)), rel=1e-5)
