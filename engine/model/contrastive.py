@@ -368,7 +368,8 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
           progress: Callable[[int, int, dict], None] | None = None,
           on_load: Callable[[int, int], None] | None = None,
           default_weights: Mapping[str, float] | None = None,
-          validation_split: float = 0.0) -> ContrastiveEncoder:
+          validation_split: float = 0.0,
+          init: "ContrastiveEncoder | None" = None) -> ContrastiveEncoder:
     """Train the timbre CNN and return the encoder (not yet saved).
 
     paths : audio files (read with :func:`engine.audio.load_audio`), or ``variants``:
@@ -387,10 +388,18 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     loss on held-out files (whole groups), two augmented views each, without training on them.
     With ``config["members"]`` > 1 the members are trained one after the other: ``epoch``
     counts across them and the logs also hold ``member`` and ``members``.
+    init : fine-tune: start every member from this trained encoder's weights (member ``m``
+        from its member ``m`` modulo its own count) and keep its feature configuration and
+        default weights; ``config`` may then change ``members`` only.
     """
     from .autoencoder import configure_tensorflow
 
     cfg = {**DEFAULT_CONFIG, **(config or {})}
+    starts: list | None = None
+    if init is not None:
+        cfg = {**init.config, "members": int(cfg.get("members", init.config.get("members", 1)))}
+        default_weights = default_weights or init.default_weights
+        starts = member_weights(init)
     if variants is None:
         if paths is None:
             raise ValueError("give paths or variants")
@@ -446,6 +455,7 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         nets.append(_train_member(
             cfg, (variants, y_cls, y_grp, y_prog), (val_variants, val_cls, val_grp, val_prog),
             rng, batch_programs=batch_programs,
+            start=starts[member % len(starts)] if starts else None,
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             keep_unshifted=keep_unshifted, weights=weights,
             report=report if progress is not None else None))
@@ -456,6 +466,15 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         for member, trained in enumerate(nets):
             net.get_layer(f"member{member}").set_weights(trained.get_weights())
     return ContrastiveEncoder(net, cfg, default_weights=default_weights)
+
+
+def member_weights(encoder: "ContrastiveEncoder") -> list[list[np.ndarray]]:
+    """The weights of each member network of a trained encoder (one list per member)."""
+    k = int(encoder.config.get("members", 1))
+    net = encoder._net
+    if k <= 1:
+        return [net.get_weights()]
+    return [net.get_layer(f"member{m}").get_weights() for m in range(k)]
 
 
 def _pair_loss(z, yc, yg, yp, *, class_weight: float, group_weight: float,
@@ -471,12 +490,14 @@ def _pair_loss(z, yc, yg, yp, *, class_weight: float, group_weight: float,
 
 
 def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Generator, *,
-                  batch_programs: np.ndarray | None = None, epochs: int, batch_size: int,
+                  batch_programs: np.ndarray | None = None,
+                  start: list[np.ndarray] | None = None, epochs: int, batch_size: int,
                   learning_rate: float, keep_unshifted: float,
                   weights: Mapping[str, float],
                   report: Callable[[int, dict], None] | None):
     """Train one CNN (:func:`build_member`) on ``data`` = (variants, class, group and
-    program ids); ``batch_programs`` (program id or -1 per item) composes the batches;
+    program ids), from the weights ``start`` when given (fine-tuning); ``batch_programs``
+    (program id or -1 per item) composes the batches;
     ``report(epoch, logs)`` after each epoch, with the loss on ``val_data`` when it has files.
     Batch-norm statistics are re-estimated on clean inputs at the end."""
     import keras
@@ -485,6 +506,8 @@ def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Gen
     variants, y_cls, y_grp, y_prog = data
     val_variants, val_cls, val_grp, val_prog = val_data
     net = build_member(cfg)
+    if start is not None:
+        net.set_weights(start)
     steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0),
                                            batch_programs)))
     opt = keras.optimizers.Adam(
@@ -588,15 +611,33 @@ def folder_labels(paths: Sequence[str], *, min_files: int = 2) -> list[str] | No
 MAX_TRAIN_FILES = 6000
 
 
-def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=None,
-                seed: int = 0, members: int = 1) -> ContrastiveEncoder:
+#: the recipe of ``soundalike train`` when it fine-tunes the active model: a tenth of the
+#: shipped learning rate, so that the user's folders adjust the network rather than replace
+#: what the dev corpus taught it
+FINETUNE_TRAINING: dict = {**DEFAULT_TRAINING, "epochs": 20, "learning_rate": 2e-4}
+
+
+def train_files(paths: list[str], *, epochs: int | None = None, on_epoch=None, on_load=None,
+                seed: int = 0, members: int | None = None,
+                init: ContrastiveEncoder | None = None,
+                validation_split: float = 0.2) -> ContrastiveEncoder:
     """``soundalike train`` entry point: folder names as weak labels when the library has
-    them, else augmentation-only contrastive training; ``members`` networks averaged."""
+    them, else augmentation-only contrastive training; ``members`` networks averaged (default:
+    ``init``'s count when fine-tuning, else 1).  With ``init`` (a trained contrastive encoder)
+    it fine-tunes it with :data:`FINETUNE_TRAINING`, else trains from scratch with the
+    shipped recipe (:data:`DEFAULT_TRAINING`); ``epochs`` overrides the recipe's.
+    ``validation_split``: the share of files (whole folders' worth of groups) whose loss is
+    reported beside the training loss instead of training on them (0: train on all)."""
     paths = list(paths)
     if len(paths) > MAX_TRAIN_FILES:
         rng = np.random.default_rng(seed)
         paths = [paths[i] for i in sorted(rng.choice(len(paths), MAX_TRAIN_FILES,
                                                      replace=False))]
-    recipe = {**DEFAULT_TRAINING, "epochs": epochs}
+    recipe = dict(FINETUNE_TRAINING if init is not None else DEFAULT_TRAINING)
+    if epochs is not None:
+        recipe["epochs"] = epochs
+    if members is None:
+        members = int(init.config.get("members", 1)) if init is not None else 1
     return train(paths, labels=folder_labels(paths), seed=seed, progress=on_epoch,
-                 on_load=on_load, validation_split=0.2, config={"members": members}, **recipe)
+                 on_load=on_load, validation_split=validation_split,
+                 config={"members": members}, init=init, **recipe)
