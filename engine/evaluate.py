@@ -24,12 +24,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from . import calibration
 from .model.base import Encoder
 
 METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
 #: resamples of the bootstrap intervals (:func:`source_interval`)
 RESAMPLES = 2000
 PARTS = ("train", "val", "test")
+#: calibrated-similarity thresholds whose precision the report gives
+THRESHOLDS = (0.5, 0.8, 0.9)
 #: a soundfont source's last part: a GM program or percussion key (:func:`program_of`)
 _PROGRAM = re.compile(r"(prog\d{3}|key\d{2,3})")
 
@@ -277,9 +280,13 @@ def evaluate(corpus_dir: str | os.PathLike, *,
     with tempfile.TemporaryDirectory(prefix="soundalike-queries-", dir=work_dir) as copies:
         asked = _query_files(queries, lead, Path(copies), say)
         for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
-            report["results"][name] = _run_encoder(
+            report["results"][name] = res = _run_encoder(
                 name, _as_encoder(spec), corpus_dir, rows, labels, asked,
                 gallery=gallery, k=k + (lead > 0), work_dir=work_dir, say=say)
+            cal = calibration.load(spec) if not isinstance(spec, Encoder) else None
+            if cal is not None:
+                res["calibrated"] = calibration.precision_above(
+                    res["pairs"]["score"], res["pairs"]["same"], cal, THRESHOLDS)
     return report
 
 
@@ -318,13 +325,18 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
             # a restricted gallery: ask for more and keep the gallery's files
             want = k if gallery == "all" else min(1000, len(rows))
             results, t0 = {}, time.perf_counter()
+            pairs: dict[str, list] = {"score": [], "same": []}
             for q, path in asked.items():
                 try:
-                    got = [r.path for r in lib.similar(path, want)]
+                    got = [r for r in lib.similar(path, want) if r.path in labels][:k]
                 except QueryError as exc:  # a listed file that is gone or not audio
                     failed[q] = str(exc)
                     continue
-                results[q] = [p for p in got if p in labels][:k]
+                results[q] = [r.path for r in got]
+                for r in got:  # what the calibration is fitted and checked on
+                    if r.path != q:
+                        pairs["score"].append(round(r.score, 6))
+                        pairs["same"].append(labels[r.path]["class"] == labels[q]["class"])
             query_ms = (time.perf_counter() - t0) / max(len(asked), 1) * 1000
         finally:
             lib.close()
@@ -333,7 +345,7 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
             f"metrics.py scores a file without results: {_first(list(failed.values()), 3, '; ')}")
     scores = score(labels, results, list(asked))
     scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
-                  model_id=encoder.model_id, dim=encoder.dim)
+                  model_id=encoder.model_id, dim=encoder.dim, pairs=pairs)
     return scores
 
 
@@ -389,6 +401,17 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
                     cells.append("-" if d is None else f"{d['mean']:+.3f} "
                                  f"({d['interval'][0]:+.3f} to {d['interval'][1]:+.3f})")
                 lines.append(f"| {name} | {g} | " + " | ".join(cells) + " |")
+    calibrated = [n for n in names if report["results"][n].get("calibrated")]
+    if calibrated:
+        lines += ["", "calibrated similarity (the model's calibration.json): of the "
+                  "top results with a similarity of at least t, the share of the query's "
+                  "class (pairs):", "",
+                  "| encoder | " + " | ".join(f"t = {t:g}" for t in THRESHOLDS) + " |",
+                  "|---|" + "---|" * len(THRESHOLDS)]
+        for n in calibrated:
+            lines.append(f"| {n} | " + " | ".join(
+                "-" if c["precision"] is None else f"{c['precision']:.3f} ({c['pairs']})"
+                for c in report["results"][n]["calibrated"]) + " |")
     if per_class and names:
         classes = sorted(set().union(*(report["results"][n]["classes"] for n in names)))
         lines += ["", "| class (P@5) | " + " | ".join(names) + " |",
