@@ -254,16 +254,38 @@ def cmd_similar(args) -> int:
                                                 weights=weights)]))
         finally:
             lib.close()
+    cal = _calibration(args)
     for q, results in answers:
+        sims = _similarities(cal, [s for _, s in results])
         if args.json:
-            print(json.dumps({"query": q, "results": [{"path": p, "score": round(s, 6)}
-                                                      for p, s in results]},
-                             ensure_ascii=False), flush=True)
+            print(json.dumps({"query": q, "results": [
+                {"path": p, "score": round(s, 6),
+                 **({"similarity": round(sims[i], 4)} if sims else {})}
+                for i, (p, s) in enumerate(results)]}, ensure_ascii=False), flush=True)
         else:
             print(q)
             for rank, (p, s) in enumerate(results, 1):
-                print(f"  {rank:3d}  {s:.3f}  {p}")
+                sim = f"{sims[rank - 1]:4.0%}  " if sims else ""
+                print(f"  {rank:3d}  {s:.3f}  {sim}{p}")
     return EXIT_OK
+
+
+def _calibration(args):
+    """The active model's calibrated similarity (engine.calibration), or None."""
+    from engine.calibration import load
+    from engine.service import active_model_dir
+
+    from .paths import data_dir, model_override
+
+    return load(model_override() or active_model_dir(data_dir(args.data_dir)))
+
+
+def _similarities(cal, scores: list[float]) -> list[float] | None:
+    if cal is None:
+        return None
+    from engine.calibration import apply
+
+    return [float(v) for v in apply(cal, scores)] if scores else []
 
 
 def _scores(s: dict) -> str:
