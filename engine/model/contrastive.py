@@ -397,7 +397,8 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     starts: list | None = None
     if init is not None:
-        cfg = {**init.config, "members": int(cfg.get("members", init.config.get("members", 1)))}
+        cfg = {**init.config, "members": int((config or {}).get(
+            "members", init.config.get("members", 1)))}
         default_weights = default_weights or init.default_weights
         starts = member_weights(init)
     if variants is None:
