@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
@@ -270,22 +271,56 @@ def cmd_similar(args) -> int:
     return EXIT_OK
 
 
-def _calibration(args):
-    """The active model's calibrated similarity (engine.calibration), or None."""
-    from engine.calibration import load
-    from engine.service import active_model_dir
+def _calibration(args) -> dict | None:
+    """The active model's calibrated similarity (its ``calibration.json``, see
+    engine/calibration.py), or None.  Read without importing the engine: an answer from the
+    daemon stays light."""
+    import importlib.util
 
     from .paths import data_dir, model_override
 
-    return load(model_override() or active_model_dir(data_dir(args.data_dir)))
+    model_dir = model_override()
+    if model_dir is None:  # engine.service.active_model_dir, without the engine
+        models = data_dir(args.data_dir) / "models"
+        try:
+            name = (models / "active").read_text(encoding="utf-8").strip()
+        except OSError:
+            name = ""
+        if name and (models / name / "encoder.json").is_file():
+            model_dir = models / name
+        else:
+            spec = importlib.util.find_spec("engine")
+            if spec is None or not spec.origin:
+                return None
+            model_dir = Path(spec.origin).parent / "models" / "default"
+    try:
+        cal = json.loads((Path(model_dir) / "calibration.json").read_text(encoding="utf-8"))
+        points = [(float(x), float(y)) for x, y in zip(cal["x"], cal["y"], strict=True)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"points": points} if points else None
 
 
 def _similarities(cal, scores: list[float]) -> list[float] | None:
+    """engine.calibration.apply in plain Python: linear between the points, flat beyond."""
     if cal is None:
         return None
-    from engine.calibration import apply
+    import bisect
 
-    return [float(v) for v in apply(cal, scores)] if scores else []
+    pts = cal["points"]
+    xs = [x for x, _ in pts]
+    out = []
+    for s in scores:
+        i = bisect.bisect_right(xs, s)
+        if i == 0:
+            v = pts[0][1]
+        elif i == len(pts):
+            v = pts[-1][1]
+        else:
+            (x0, y0), (x1, y1) = pts[i - 1], pts[i]
+            v = y0 if x1 == x0 else y0 + (y1 - y0) * (s - x0) / (x1 - x0)
+        out.append(min(1.0, max(0.0, v)))
+    return out
 
 
 def _scores(s: dict) -> str:

@@ -76,3 +76,25 @@ def test_similar_json_adds_the_calibrated_similarity_next_to_the_score(cli_env,
     assert [r["path"] for r in got] == [r["path"] for r in plain]
     for r in got:
         assert r["similarity"] == pytest.approx(min(max(r["score"], 0.0), 1.0), abs=1e-4)
+
+
+def test_the_cli_reads_and_applies_the_calibration_like_the_engine(tmp_path, monkeypatch):
+    """bridge.cli maps scores without importing the engine; it must agree with it."""
+    import argparse
+
+    from bridge import cli
+
+    cal = C.fit(*_pairs(800, seed=3))
+    model = tmp_path / "model"
+    model.mkdir()
+    C.save(model, cal)
+    monkeypatch.setenv("SOUNDALIKE_MODEL", str(model))
+    got = cli._calibration(argparse.Namespace(data_dir=str(tmp_path / "data")))
+    scores = [-1.0, 0.0, 0.61, 0.7, 0.83, 0.9, 0.999, 1.0, 2.0]
+    assert np.allclose(cli._similarities(got, scores), C.apply(cal, scores), atol=1e-9)
+    monkeypatch.delenv("SOUNDALIKE_MODEL")
+    default = cli._calibration(argparse.Namespace(data_dir=str(tmp_path / "data")))
+    from pathlib import Path
+
+    shipped = C.load(Path(__file__).resolve().parent.parent / "engine" / "models" / "default")
+    assert (default is None) == (shipped is None)
