@@ -10,6 +10,7 @@ import os
 import sys
 from contextlib import redirect_stdout as _redirect_stdout
 from io import StringIO as _StringOut
+from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
@@ -62,6 +63,26 @@ def _weight(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected ASPECT=WEIGHT, got {text!r}") from None
 
 
+#: `soundalike train --help` (the numbers are checked against the engine by tests/test_training.py)
+TRAIN_DESCRIPTION = """\
+Train the encoder on your own samples, safely.
+
+What happens:
+  1. The folder names are the classes (kicks/, snares/, pads/ ...).  20 % of the files
+     of every folder with 3 or more files are held back (the same ones every time).
+  2. The active model is fine-tuned on the other files (20 epochs, learning rate 2e-4);
+     with --from-scratch a new network is trained instead (60 epochs, learning rate 2e-3).
+  3. The new model is saved beside the others, and both are scored on the held-back
+     files: for each, the share of its 5 most similar files that are from its folder.
+  4. The new model becomes active only if it scores better (with --activate, even if it
+     does not).  Switching re-embeds the indexed files before it takes effect, so the
+     index never goes empty.
+
+Undo with `soundalike model use default` (the shipped model) or `soundalike model use
+ID`; `soundalike model list` shows every model and its scores.
+Needs at least 2 folders of 3 or more audio files."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", metavar="DIR",
@@ -100,13 +121,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", dest="list_name", default="daw", metavar="NAME", type=_list_name,
                    help="the result list to select in (default daw)")
 
-    p = sub.add_parser("train", parents=[common], help="train the encoder on your samples")
+    p = sub.add_parser("train", parents=[common], help="train the encoder on your samples",
+                       description=TRAIN_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folders", nargs="+", metavar="FOLDER")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N")
-    p.add_argument("--kind", default=None, help="model kind to train (default: the best one)")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
+                   help="passes over your files (default: 20 when fine-tuning, 60 from "
+                        "scratch)")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train a new network instead of fine-tuning the active model")
+    p.add_argument("--activate", action="store_true",
+                   help="switch to the new model even when it scores worse than the current "
+                        "one on the held-back files (default: only when it scores better)")
+    p.add_argument("--kind", default=None,
+                   help="model kind to train (default: the active model's kind when it can "
+                        "be trained, else contrastive)")
     p.add_argument("--members", type=_positive_int, default=None, metavar="N",
                    help="contrastive: train N networks with different seeds and average them "
-                        "(N times the training time; the shipped default has 3; default 1)")
+                        "(N times the training time; default: as many as the model being "
+                        "fine-tuned has, the shipped one 3; from scratch 1)")
+
+    p = sub.add_parser("model", help="list the models, switch between them, roll back")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    a = actions.add_parser("list", parents=[common], help="the models and which one is in use")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("use", parents=[common],
+                           help="make a model active (re-embeds the indexed files first)")
+    a.add_argument("name", metavar="ID",
+                   help="a model id from `soundalike model list` (a unique prefix will do), "
+                        "or `default` for the shipped model")
 
     p = sub.add_parser("evaluate", help="score encoders on a labelled corpus (labels.csv)")
     p.add_argument("corpus", metavar="CORPUS_DIR")
@@ -318,6 +362,7 @@ def _similar(args) -> int:
                     answers[q] = _message(exc)
         finally:
             lib.close()
+    cal = _calibration(args)
     failed = 0
     for q in queries:
         results = answers[q]
@@ -328,14 +373,17 @@ def _similar(args) -> int:
                 print(json.dumps({"query": q, "results": [], "error": results},
                                  ensure_ascii=False), flush=True)
             continue
+        sims = _similarities(cal, [s for _, s in results])
         if args.json:
-            print(json.dumps({"query": q, "results": [{"path": p, "score": round(s, 6)}
-                                                      for p, s in results]},
-                             ensure_ascii=False), flush=True)
+            print(json.dumps({"query": q, "results": [
+                {"path": p, "score": round(s, 6),
+                 **({"similarity": round(sims[i], 4)} if sims else {})}
+                for i, (p, s) in enumerate(results)]}, ensure_ascii=False), flush=True)
         else:
             print(printable(q))
             for rank, (p, s) in enumerate(results, 1):
-                print(f"  {rank:3d}  {s:.3f}  {printable(p)}")
+                sim = f"{sims[rank - 1]:4.0%}  " if sims else ""
+                print(f"  {rank:3d}  {s:.3f}  {sim}{printable(p)}")
     return EXIT_USER if failed else EXIT_OK
 
 
@@ -360,12 +408,88 @@ def _data_dir(args):
     return data_dir(args.data_dir)
 
 
+def _calibration(args) -> dict | None:
+    """The active model's calibrated similarity (its ``calibration.json``, see
+    engine/calibration.py), or None.  Read without importing the engine: an answer from the
+    daemon stays light."""
+    import importlib.util
+
+    from .paths import data_dir, model_override
+
+    model_dir = model_override()
+    if model_dir is None:  # engine.models.active_model_dir, without the engine
+        models = data_dir(args.data_dir) / "models"
+        try:
+            name = (models / "active").read_text(encoding="utf-8").strip()
+        except OSError:
+            name = ""
+        if name and (models / name / "encoder.json").is_file():
+            model_dir = models / name
+        else:
+            spec = importlib.util.find_spec("engine")
+            if spec is None or not spec.origin:
+                return None
+            model_dir = Path(spec.origin).parent / "models" / "default"
+    try:
+        cal = json.loads((Path(model_dir) / "calibration.json").read_text(encoding="utf-8"))
+        points = [(float(x), float(y)) for x, y in zip(cal["x"], cal["y"], strict=True)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"points": points} if points else None
+
+
+def _similarities(cal, scores: list[float]) -> list[float] | None:
+    """engine.calibration.apply in plain Python: linear between the points, flat beyond."""
+    if cal is None:
+        return None
+    import bisect
+
+    pts = cal["points"]
+    xs = [x for x, _ in pts]
+    out = []
+    for s in scores:
+        i = bisect.bisect_right(xs, s)
+        if i == 0:
+            v = pts[0][1]
+        elif i == len(pts):
+            v = pts[-1][1]
+        else:
+            (x0, y0), (x1, y1) = pts[i - 1], pts[i]
+            v = y0 if x1 == x0 else y0 + (y1 - y0) * (s - x0) / (x1 - x0)
+        out.append(min(1.0, max(0.0, v)))
+    return out
+
+
+def _scores(s: dict) -> str:
+    return f"P@1 {s['P@1']:.3f}  P@5 {s['P@5']:.3f}  mAP@10 {s['mAP@10']:.3f}"
+
+
+def _daemon_running(args) -> bool:
+    from .client import daemon_status
+
+    return daemon_status(data_dir_arg=args.data_dir) is not None
+
+
+def _switch(args, ddir, name: str) -> dict:
+    """Switch the active model in this process (re-embedding first), with a progress bar."""
+    from engine.switching import switch_model
+
+    bar = ProgressBar("re-embedding") if sys.stderr.isatty() else None
+    try:
+        return switch_model(ddir, name, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+
+
 def cmd_train(args) -> int:
     from engine.pipeline import scan
-    from engine.models import activate_model
-    from engine.training import DEFAULT_KIND, TrainingError, train_model
+    from engine.datadir import ensure_private_dir
+    from engine.models import active_model_dir
+    from engine.switching import active_name
+    from engine.training import TrainingError, train_checked
 
-    from .paths import data_dir
+    from .paths import data_dir, model_override
 
     refuse_while_held(data_dir(args.data_dir), "train")
     folders = [os.path.abspath(f) for f in args.folders]
@@ -373,9 +497,10 @@ def cmd_train(args) -> int:
         if not os.path.isdir(f):
             raise UserError(f"no such folder: {f}")
     paths = list(scan(folders))
-    kind = args.kind or DEFAULT_KIND
     ddir = data_dir(args.data_dir)
-    print(f"training a {kind} model on {len(paths)} files", file=sys.stderr)
+    current_dir = model_override() or active_model_dir(ddir)
+    previous = active_name(ddir)
+    print(f"training on {len(paths)} files", file=sys.stderr)
     bar = ProgressBar("reading") if sys.stderr.isatty() else None
 
     def on_epoch(epoch, epochs, logs):
@@ -391,16 +516,85 @@ def cmd_train(args) -> int:
             if done == total:
                 bar.close()
 
-    from engine.datadir import ensure_private_dir
-
     try:
-        name, _ = train_model(kind, paths, epochs=args.epochs, members=args.members,
-                              models_dir=ensure_private_dir(ddir / "models"),
-                              on_epoch=on_epoch, on_load=on_load)
+        res = train_checked(paths, models_dir=ensure_private_dir(ddir / "models"),
+                            current_dir=current_dir, kind=args.kind, epochs=args.epochs,
+                            members=args.members, from_scratch=args.from_scratch,
+                            on_epoch=on_epoch, on_load=on_load,
+                            say=lambda m: print(m, file=sys.stderr, flush=True))
     except TrainingError as exc:
         raise UserError(str(exc)) from None
-    activate_model(ddir, name)
-    print(f"trained model {name}; it is now in use (re-index to re-embed)")
+    n = res.new["n"]
+    print(f"on the {n} held-back files (the share of each one's most similar files that are "
+          "from its folder):")
+    print(f"  current  {res.current_id:<28s} {_scores(res.current)}")
+    print(f"  new      {res.name:<28s} {_scores(res.new)}")
+    if not res.better and not args.activate:
+        print(f"the new model does not score better than the current one: kept "
+              f"{res.current_id}.  It is saved as {res.name}; `soundalike model use "
+              f"{res.name}` switches to it anyway")
+        return EXIT_OK
+    if not res.better:
+        print("the new model scores worse than the current one on the held-back files; "
+              "--activate: switching to it anyway")
+    if _daemon_running(args):
+        print(f"a daemon is serving this data dir, so the model was not switched under it: "
+              f"stop it, then run `soundalike model use {res.name}`")
+        return EXIT_OK
+    done = _switch(args, ddir, res.name)
+    print(f"now using {res.name} (re-embedded {done['reembedded']} indexed files); "
+          f"`soundalike model use {previous}` switches back")
+    if model_override():
+        print("note: SOUNDALIKE_MODEL is set and overrides the active model",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_model(args) -> int:
+    from engine.switching import list_models
+
+    from .paths import data_dir, model_override
+
+    ddir = data_dir(args.data_dir)
+    if args.action == "list":
+        models = list_models(ddir)
+        if args.json:
+            print(json.dumps(models, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        for m in models:
+            info = m["info"]
+            if m["name"] == "default":
+                about = "the shipped model"
+            else:
+                how = "fine-tuned from " + info["fine_tuned_from"] \
+                    if info.get("fine_tuned_from") else "trained from scratch"
+                about = f"{how}" + (f", {info['trained_at']}" if info.get("trained_at") else "")
+                if info.get("held_back_scores"):
+                    was = info.get("compared_with", {})
+                    about += (f"; held-back P@5 {info['held_back_scores']['P@5']:.3f} on "
+                              f"{info['held_back_scores']['n']} files")
+                    if was.get("scores"):
+                        about += f" against {was['scores']['P@5']:.3f} for {was['model_id']}"
+            print(f"{'*' if m['active'] else ' '} {m['name']:<28s} {m['kind']:<12s} {about}")
+        return EXIT_OK
+    from engine.model.registry import ModelError
+    from engine.switching import resolve
+
+    try:
+        name, _ = resolve(ddir, args.name)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    if _daemon_running(args):
+        raise UserError("a daemon is serving this data dir and would keep its model: stop it "
+                        f"first, then run `soundalike model use {args.name}` again")
+    refuse_while_held(ddir, "switch models")
+    done = _switch(args, ddir, name)
+    print(f"now using {done['name']} ({done['model_id']}); re-embedded "
+          f"{done['reembedded']} indexed files"
+          + (f", {done['unreadable']} could not be read and keep their old embedding"
+             if done["unreadable"] else ""))
+    if model_override():
+        print("note: SOUNDALIKE_MODEL is set and overrides the active model", file=sys.stderr)
     return EXIT_OK
 
 
@@ -482,6 +676,7 @@ def cmd_service(args) -> int:
 
 
 COMMANDS = {"index": cmd_index, "similar": cmd_similar, "select": cmd_select, "train": cmd_train,
+            "model": cmd_model,
             "status": cmd_status, "serve": cmd_serve, "service": cmd_service,
             "evaluate": cmd_evaluate}
 

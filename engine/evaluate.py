@@ -17,12 +17,14 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from . import calibration
 from .model.base import Encoder
 from .errors import EngineError
 
@@ -30,15 +32,23 @@ METRICS = ("P@1", "P@5", "P@10", "mAP@10", "P@5 xsrc", "src@1")
 #: resamples of the bootstrap intervals (:func:`source_interval`)
 RESAMPLES = 2000
 PARTS = ("train", "val", "test")
+#: calibrated-similarity thresholds whose precision the report gives
+THRESHOLDS = (0.5, 0.8, 0.9)
+#: a soundfont source's last part: a GM program or percussion key (:func:`program_of`)
+_PROGRAM = re.compile(r"(prog\d{3}|key\d{2,3})")
 
 
 class EvaluationError(EngineError):
     """The corpus cannot be evaluated (no labels.csv, unknown split)."""
 
 
-def training_rows(corpus_dir: str | os.PathLike, parts: str, *,
-                  split_seed: int = 0) -> list[dict]:
-    """The labelled rows of the corpus in the named split ``parts`` ("train", "train,val").
+def training_rows(corpus_dir: str | os.PathLike, parts: str, *, split_seed: int = 0,
+                  extra: Sequence[str | os.PathLike] = ()) -> list[dict]:
+    """The labelled rows of the corpus in the named split ``parts`` ("train", "train,val"),
+    then the rows of each ``extra`` corpus (a training-only corpus in the same format, e.g.
+    ``build-extra-corpus``'s) except those that could leak into a measurement: an extra source
+    with the same GM program or percussion key (:func:`program_of`) as a dev-corpus source
+    outside ``parts`` (soundfonts share samples: A320U and GeneralUser with TimGM6mb).
 
     Raises ValueError for the test part: nothing is ever trained on it.
     """
@@ -47,7 +57,19 @@ def training_rows(corpus_dir: str | os.PathLike, parts: str, *,
         raise ValueError("never train on the test part")
     rows = read_labels(corpus_dir)
     part = split_sources(rows, seed=split_seed)
-    return [r for r in rows if part[r["source"]] in wanted]
+    out = [r for r in rows if part[r["source"]] in wanted]
+    held = {program_of(s) for s, p in part.items() if p not in wanted} - {None}
+    for folder in extra:
+        out += [r for r in read_labels(folder) if program_of(r["source"]) not in held]
+    return out
+
+
+def program_of(source: str) -> str | None:
+    """The GM program or percussion key a soundfont source renders (``prog024``, ``key38``),
+    the same across soundfonts (``timgm6mb:prog024``, ``a320u:prog024``,
+    ``generaluser-kits:key38``); None for other sources (a kit or library sample)."""
+    name = source.rsplit(":", 1)[-1]
+    return name if _PROGRAM.fullmatch(name) else None
 
 
 def read_labels(corpus_dir: str | os.PathLike) -> list[dict]:
@@ -259,9 +281,13 @@ def evaluate(corpus_dir: str | os.PathLike, *,
     with tempfile.TemporaryDirectory(prefix="soundalike-queries-", dir=work_dir) as copies:
         asked = _query_files(queries, lead, Path(copies), say)
         for name, spec in (encoders or {"default": PACKAGED_DEFAULT}).items():
-            report["results"][name] = _run_encoder(
+            report["results"][name] = res = _run_encoder(
                 name, _as_encoder(spec), corpus_dir, rows, labels, asked,
                 gallery=gallery, k=k + (lead > 0), work_dir=work_dir, say=say)
+            cal = calibration.load(spec) if not isinstance(spec, Encoder) else None
+            if cal is not None:
+                res["calibrated"] = calibration.precision_above(
+                    res["pairs"]["score"], res["pairs"]["same"], cal, THRESHOLDS)
     return report
 
 
@@ -300,13 +326,18 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
             # a restricted gallery: ask for more and keep the gallery's files
             want = k if gallery == "all" else min(1000, len(rows))
             results, t0 = {}, time.perf_counter()
+            pairs: dict[str, list] = {"score": [], "same": []}
             for q, path in asked.items():
                 try:
-                    got = [r.path for r in lib.similar(path, want)]
+                    got = [r for r in lib.similar(path, want) if r.path in labels][:k]
                 except QueryError as exc:  # a listed file that is gone or not audio
                     failed[q] = str(exc)
                     continue
-                results[q] = [p for p in got if p in labels][:k]
+                results[q] = [r.path for r in got]
+                for r in got:  # what the calibration is fitted and checked on
+                    if r.path != q:
+                        pairs["score"].append(round(r.score, 6))
+                        pairs["same"].append(labels[r.path]["class"] == labels[q]["class"])
             query_ms = (time.perf_counter() - t0) / max(len(asked), 1) * 1000
         finally:
             lib.close()
@@ -315,7 +346,7 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
             f"metrics.py scores a file without results: {_first(list(failed.values()), 3, '; ')}")
     scores = score(labels, results, list(asked))
     scores.update(index_s=round(index_s, 2), query_ms=round(query_ms, 3),
-                  model_id=encoder.model_id, dim=encoder.dim)
+                  model_id=encoder.model_id, dim=encoder.dim, pairs=pairs)
     return scores
 
 
@@ -371,6 +402,17 @@ def format_report(report: Mapping, *, per_class: bool = True) -> str:
                     cells.append("-" if d is None else f"{d['mean']:+.3f} "
                                  f"({d['interval'][0]:+.3f} to {d['interval'][1]:+.3f})")
                 lines.append(f"| {name} | {g} | " + " | ".join(cells) + " |")
+    calibrated = [n for n in names if report["results"][n].get("calibrated")]
+    if calibrated:
+        lines += ["", "calibrated similarity (the model's calibration.json): of the "
+                  "top results with a similarity of at least t, the share of the query's "
+                  "class (pairs):", "",
+                  "| encoder | " + " | ".join(f"t = {t:g}" for t in THRESHOLDS) + " |",
+                  "|---|" + "---|" * len(THRESHOLDS)]
+        for n in calibrated:
+            lines.append(f"| {n} | " + " | ".join(
+                "-" if c["precision"] is None else f"{c['precision']:.3f} ({c['pairs']})"
+                for c in report["results"][n]["calibrated"]) + " |")
     if per_class and names:
         classes = sorted(set().union(*(report["results"][n]["classes"] for n in names)))
         lines += ["", "| class (P@5) | " + " | ".join(names) + " |",

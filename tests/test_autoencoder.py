@@ -41,11 +41,13 @@ def test_cli_train_activates_model(cli_env, library_dir, tmp_path):
 
     env = dict(cli_env)
     env.pop("SOUNDALIKE_MODEL")
+    # --activate: switch to it whether or not it beats the shipped model on the held-back files
     proc = subprocess.run([sys.executable, "-m", "bridge", "train", str(library_dir),
-                           "--epochs", "1", "--kind", "autoencoder"],
+                           "--epochs", "1", "--kind", "autoencoder", "--activate"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "epoch 1/1" in proc.stderr and "val_loss" in proc.stderr
+    assert "training from scratch" in proc.stderr and "now using autoencoder-" in proc.stdout
     info = json.loads(subprocess.run([sys.executable, "-m", "bridge", "status", "--json"],
                                      env=env, capture_output=True, text=True).stdout)
     assert info["model_id"].startswith("autoencoder-")

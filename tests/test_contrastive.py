@@ -1,4 +1,6 @@
 """The contrastive encoder: its pure parts without TensorFlow, and one train/save/load round trip."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -90,9 +92,12 @@ def test_train_save_load_embed_round_trip(tmp_path):
 
 
 @pytest.mark.tf
-def test_cli_train_reports_validation_loss_and_activates(cli_env, library_dir):
-    """`soundalike train` with the default kind: per-epoch loss and validation loss."""
+def test_cli_train_reports_loss_and_both_models_held_back_scores(cli_env, library_dir):
+    """`soundalike train` with the default kind, from scratch: per-epoch loss, then the new
+    and the current model scored on the held-back files; the active model is then whichever
+    scored better."""
     import json
+    import re
     import subprocess
     import sys
 
@@ -100,15 +105,24 @@ def test_cli_train_reports_validation_loss_and_activates(cli_env, library_dir):
     env = dict(cli_env)
     env.pop("SOUNDALIKE_MODEL")
     proc = subprocess.run([sys.executable, "-m", "bridge", "train", str(library_dir),
-                           "--epochs", "2"], env=env, capture_output=True, text=True,
-                          timeout=600)
+                           "--epochs", "2", "--from-scratch"], env=env, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
     assert [e.split(":")[0] for e in epochs] == ["epoch 1/2", "epoch 2/2"]
-    assert all("val_loss" in e and "nan" not in e for e in epochs)
+    assert all("loss" in e and "nan" not in e for e in epochs)
+    assert "holding back 3 of 12 files" in proc.stderr
+    found = {m.group(1): (m.group(2), float(m.group(3))) for m in re.finditer(
+        r"^  (current|new) +(\S+) +P@1 [\d.]+  P@5 ([\d.]+)", proc.stdout, re.M)}
+    assert set(found) == {"current", "new"}, proc.stdout
     info = json.loads(subprocess.run([sys.executable, "-m", "bridge", "status", "--json"],
                                      env=env, capture_output=True, text=True).stdout)
-    assert info["model_id"].startswith("contrastive-")
+    from engine.training import is_better, read_info
+
+    record = read_info(Path(env["SOUNDALIKE_DATA_DIR"]) / "models" / found["new"][0])
+    assert record["held_back_scores"]["P@5"] == pytest.approx(found["new"][1], abs=1e-3)
+    better = is_better(record["held_back_scores"], record["compared_with"]["scores"])
+    assert info["model_id"] == found["new" if better else "current"][0]
 
 
 @pytest.mark.tf
@@ -131,3 +145,57 @@ def test_ensemble_members_are_trained_separately_and_averaged(tmp_path):
     again = load_encoder(tmp_path / "m")
     assert again.config["members"] == 2
     assert np.allclose(again.embed(feats), emb, atol=1e-5)
+
+
+def test_batches_put_sources_of_one_program_side_by_side():
+    # sources 0-3 render program 7 (two soundfonts x two), 4-5 program 8, 6-9 no program
+    groups = np.repeat(np.arange(10), 2)
+    programs = np.array([7] * 8 + [8] * 4 + [-1] * 8)
+    for seed in range(5):
+        (order,) = [b.tolist() for b in C._batches(groups, 100, np.random.default_rng(seed),
+                                                    programs)]
+        assert sorted(order) == list(range(20))  # every file once
+        pos = {j: order.index(j) for j in range(20)}
+        for j in range(12):  # a program file has another source of its program within 3
+            near = [k for k in range(12) if k // 2 != j // 2 and programs[k] == programs[j]
+                    and abs(pos[k] - pos[j]) <= 3]
+            assert near, (seed, j, order)
+    # no file with a program: the batches without programs, draw for draw
+    a = [b.tolist() for b in C._batches(groups, 4, np.random.default_rng(0))]
+    b = [b.tolist() for b in C._batches(groups, 4, np.random.default_rng(0),
+                                        np.full(20, -1))]
+    assert a == b
+
+
+@pytest.mark.tf
+def test_program_term_adds_a_cross_source_positive():
+    import tensorflow as tf
+
+    z = tf.math.l2_normalize(tf.constant(np.random.default_rng(0).normal(size=(8, 4)),
+                                         tf.float32), axis=1)
+    yc = tf.constant([0, 0, 0, 0, 1, 1, 1, 1])
+    yg = tf.constant([0, 1, 2, 3, 4, 5, 6, 7])
+    yp = tf.constant([0, 0, 1, 1, 2, 2, 3, 3])
+    kw = dict(class_weight=1.0, group_weight=1.0, temperature=0.1)
+    base = float(C._pair_loss(z, yc, yg, yp, **kw))
+    assert float(C._pair_loss(z, yc, yg, yp, program_weight=0.0, **kw)) == base
+    with_term = float(C._pair_loss(z, yc, yg, yp, program_weight=0.5, **kw))
+    assert with_term == pytest.approx(base + 0.5 * float(C.supcon_loss(z, yp, 0.1)), rel=1e-5)
+
+
+@pytest.mark.tf
+def test_fine_tuning_starts_every_member_from_the_given_model():
+    sounds = _sounds()
+    base = _train_tiny(sounds, {"members": 2}, None)
+    variants = np.stack([C.pitch_variants(y) for y in sounds])
+    tuned = C.train(variants=variants, labels=["tone"] * 3 + ["noise"] * 3, epochs=1,
+                    batch_size=6, learning_rate=1e-9, init=base, config={"members": 2})
+    assert tuned.config == base.config  # the base's features and network, members kept
+    scratch = C.train(variants=variants, labels=["tone"] * 3 + ["noise"] * 3, epochs=1,
+                      batch_size=6, learning_rate=1e-9, seed=5,
+                      config={"width": 4, "timbre_dim": 8, "members": 2})
+    for m in (0, 1):  # the first kernel: the base's (a learning rate of 1e-9), not a new one
+        b = base._net.get_layer(f"member{m}").get_weights()[0]
+        assert np.allclose(tuned._net.get_layer(f"member{m}").get_weights()[0], b, atol=1e-5)
+        assert not np.allclose(scratch._net.get_layer(f"member{m}").get_weights()[0], b,
+                               atol=1e-3)

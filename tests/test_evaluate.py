@@ -1,4 +1,5 @@
 import csv
+import os
 
 import pytest
 
@@ -161,3 +162,53 @@ def test_missing_and_unreadable_listed_files_score_zero_and_do_not_stop_the_run(
     text = format_report(report)
     assert "queries without results (files missing or not audio; scored 0): mfcc 2" in text
     assert "| mfcc | x | 10 |" in text                  # an origin other than drums/melodic
+
+
+def _labels_csv(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "class", "source", "origin"])
+        w.writerows(rows)
+    return folder
+
+
+def test_program_of_names_soundfont_programs_and_keys_only():
+    from engine.evaluate import program_of
+
+    assert program_of("timgm6mb:prog024") == program_of("a320u:prog024") == "prog024"
+    assert program_of("generaluser-kits:key38") == "key38"
+    for other in ("hydrogen:GMRockKit:Snare", "sonicpi:tabla_ghe", "lmms:drums/snare03",
+                  "x:program1", "x:keyboard", "prog024x"):
+        assert program_of(other) is None
+
+
+def test_training_rows_add_extra_corpus_less_the_programs_held_out(tmp_path):
+    from engine.evaluate import training_rows
+
+    # dev corpus: four GM programs per class (dealt to test, val and train), one kit source
+    dev = [(f"d{c}{p}.wav", c, f"timgm6mb:prog{p:03d}", "melodic")
+           for c, progs in (("piano", (0, 1, 2, 3, 4)), ("organ", (16, 17, 18, 19, 20)))
+           for p in progs] + [("k.wav", "kick", "hydrogen:Kit:Kick", "drums")] * 1
+    corpus = _labels_csv(tmp_path / "dev", dev)
+    extra_rows = [(f"x{p}{sf}.wav", c, f"{sf}:prog{p:03d}", "melodic")
+                  for c, progs in (("piano", (0, 1, 2, 3, 4)), ("organ", (16, 17, 18, 19, 20)))
+                  for p in progs for sf in ("a320u", "generaluser")]
+    extra_rows += [("l.wav", "kick", "lmms:drums/kick01", "drums")]
+    extra = _labels_csv(tmp_path / "extra", extra_rows)
+    part = split_sources(read_labels(corpus))
+    for parts, allowed in (("train", {"train"}), ("train,val", {"train", "val"})):
+        rows = training_rows(corpus, parts, extra=[extra])
+        dev_rows = [r for r in rows if r["path"].startswith(str(corpus))]
+        assert {part[r["source"]] for r in dev_rows} == allowed
+        extra_progs = {r["source"].split(":")[1] for r in rows
+                       if r["path"].startswith(str(extra)) and "prog" in r["source"]}
+        # an extra program is used exactly when its dev program is in the training parts
+        assert extra_progs == {s.split(":")[1] for s, p in part.items()
+                               if p in allowed and "prog" in s}
+        assert any(r["source"] == "lmms:drums/kick01" for r in rows)
+        assert all(os.path.isabs(r["path"]) for r in rows)
+    assert len(training_rows(corpus, "train")) == sum(
+        1 for r in read_labels(corpus) if part[r["source"]] == "train")
+    with pytest.raises(ValueError, match="test"):
+        training_rows(corpus, "train,test", extra=[extra])

@@ -73,7 +73,7 @@ SHIPPED_MEMBERS = 3
 #: the training recipe of the shipped model (scripts/train_default.py)
 DEFAULT_TRAINING: dict = {"epochs": 60, "batch_size": 96, "learning_rate": 2e-3,
                           "temperature": 0.1, "class_weight": 1.0, "group_weight": 1.0,
-                          "keep_unshifted": 0.3}
+                          "keep_unshifted": 0.3, "program_weight": 0.0}
 
 
 def _frames(cfg: Mapping) -> int:
@@ -410,15 +410,31 @@ def _ids(values: Sequence | None, n: int) -> np.ndarray:
     return np.array([table.setdefault(v, len(table)) for v in values], dtype=np.int32)
 
 
-def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator):
-    """Index batches with up to two items of one group next to each other."""
+def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator,
+             programs: np.ndarray | None = None):
+    """Index batches with up to two items of one group next to each other.
+
+    programs : one id per item, -1 for none: the pairs of two groups (sources) with the same
+    program id (a GM program rendered by two soundfonts) are laid side by side too, so that
+    the program term (:func:`train`'s ``program_weight``) finds its cross-source positives
+    in the batch."""
     by: dict[int, list[int]] = {}
     for j, g in enumerate(groups.tolist()):
         by.setdefault(g, []).append(j)
-    chunks = []
+    chunks, paired = [], {}
     for js in by.values():
         js = rng.permutation(js).tolist()
-        chunks += [js[i:i + 2] for i in range(0, len(js), 2)]
+        pieces = [js[i:i + 2] for i in range(0, len(js), 2)]
+        prog = -1 if programs is None else int(programs[js[0]])
+        if prog < 0:
+            chunks += pieces
+        else:
+            paired.setdefault(prog, []).append(pieces)
+    for sources in paired.values():  # round-robin over the program's sources, then in twos
+        sources = [sources[i] for i in rng.permutation(len(sources))]
+        seq = [x[r] for r in range(max(len(x) for x in sources)) for x in sources if r < len(x)]
+        chunks += [seq[i] + (seq[i + 1] if i + 1 < len(seq) else [])
+                   for i in range(0, len(seq), 2)]
     order = [j for c in rng.permutation(len(chunks)) for j in chunks[c]]
     for i in range(0, len(order), batch_size):
         if len(order) - i >= min(4, len(order)):
@@ -427,13 +443,15 @@ def _batches(groups: np.ndarray, batch_size: int, rng: np.random.Generator):
 
 def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = None,
           labels: Sequence | None = None, groups: Sequence | None = None,
+          programs: Sequence | None = None, program_weight: float = 0.0,
           epochs: int = 60, batch_size: int = 96, learning_rate: float = 2e-3,
           temperature: float = 0.1, class_weight: float = 1.0, group_weight: float = 1.0,
           keep_unshifted: float = 0.3, config: Mapping | None = None, seed: int = 0,
           progress: Callable[[int, int, dict], None] | None = None,
           on_load: Callable[[int, int], None] | None = None,
           default_weights: Mapping[str, float] | None = None,
-          validation_split: float = 0.0) -> ContrastiveEncoder:
+          validation_split: float = 0.0,
+          init: "ContrastiveEncoder | None" = None) -> ContrastiveEncoder:
     """Train the timbre CNN and return the encoder (not yet saved).
 
     paths : audio files (read with :func:`engine.audio.load_audio`), or ``variants``:
@@ -442,21 +460,36 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         labels each file is its own class (SimCLR-style, augmentations only).
     groups : one instrument id per file (velocity layers, pitches) or None: a second SupCon
         term with weight ``group_weight`` (each file its own group when None).
+    programs : one label per file finer than the class and shared across sources (the GM
+        program or percussion key a soundfont source renders: the same program of another
+        soundfont), None for a file without one; with ``program_weight`` > 0 a third SupCon
+        term on it (a file without a program: its own group's files are its positives), and
+        the batches put sources of one program side by side.
     progress(epoch, epochs, {"loss": ..., "val_loss": ...}) is called after each epoch
     (1-based); ``val_loss`` (with ``validation_split`` > 0 and at least 5 files) is the same
     loss on held-out files (whole groups), two augmented views each, without training on them.
     With ``config["members"]`` > 1 the members are trained one after the other: ``epoch``
     counts across them and the logs also hold ``member`` and ``members``.
+    init : fine-tune: start every member from this trained encoder's weights (member ``m``
+        from its member ``m`` modulo its own count) and keep its feature configuration and
+        default weights; ``config`` may then change ``members`` only.
     """
     from .autoencoder import configure_tensorflow
 
     cfg = {**DEFAULT_CONFIG, **(config or {})}
+    starts: list | None = None
+    if init is not None:
+        cfg = {**init.config, "members": int((config or {}).get(
+            "members", init.config.get("members", 1)))}
+        default_weights = default_weights or init.default_weights
+        starts = member_weights(init)
     if variants is None:
         if paths is None:
             raise ValueError("give paths or variants")
         variants, keep = _load_variants(paths, cfg, on_load=on_load)
         labels = [labels[i] for i in keep] if labels is not None else None
         groups = [groups[i] for i in keep] if groups is not None else None
+        programs = [programs[i] for i in keep] if programs is not None else None
     n = variants.shape[0]
     if n < 2:
         raise ValueError(f"need at least 2 files to train, got {n}")
@@ -467,6 +500,11 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     rng = np.random.default_rng(seed)
     y_cls = _ids(labels, n)
     y_grp = _ids(groups, n)
+    use_programs = programs is not None and program_weight > 0
+    # program ids: the program where there is one, else the file's group (never shared)
+    y_prog = _ids([("program", p) if p is not None else ("group", int(g))
+                   for p, g in zip(programs, y_grp)] if use_programs else None, n)
+    has_prog = np.array([p is not None for p in programs] if use_programs else [False] * n)
     val = np.zeros(n, dtype=bool)
     if validation_split > 0 and n >= 5:
         held = rng.permutation(np.unique(y_grp))
@@ -477,11 +515,15 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
         if val.all() or not val.any():
             val[:] = False
     val_variants, val_cls, val_grp = variants[val], y_cls[val], y_grp[val]
+    val_prog = y_prog[val]
     if val.any():
         variants, y_cls, y_grp = variants[~val], y_cls[~val], y_grp[~val]
+        y_prog, has_prog = y_prog[~val], has_prog[~val]
     members = max(1, int(cfg.get("members", 1)))
     weights = {"class_weight": class_weight, "temperature": temperature,
-               "group_weight": group_weight if groups is not None else 0.0}
+               "group_weight": group_weight if groups is not None else 0.0,
+               "program_weight": program_weight if use_programs else 0.0}
+    batch_programs = np.where(has_prog, y_prog, -1) if use_programs else None
     nets = []
     for member in range(members):
         if member:  # each member its own initialisation and augmentations
@@ -494,7 +536,9 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
             progress(member * epochs + epoch, members * epochs, logs)
 
         nets.append(_train_member(
-            cfg, (variants, y_cls, y_grp), (val_variants, val_cls, val_grp), rng,
+            cfg, (variants, y_cls, y_grp, y_prog), (val_variants, val_cls, val_grp, val_prog),
+            rng, batch_programs=batch_programs,
+            start=starts[member % len(starts)] if starts else None,
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             keep_unshifted=keep_unshifted, weights=weights,
             report=report if progress is not None else None))
@@ -507,28 +551,48 @@ def train(paths: Sequence[str] | None = None, *, variants: np.ndarray | None = N
     return ContrastiveEncoder(net, cfg, default_weights=default_weights)
 
 
-def _pair_loss(z, yc, yg, *, class_weight: float, group_weight: float, temperature: float):
-    """The training loss of two views per file: SupCon on classes (+ on groups)."""
+def member_weights(encoder: "ContrastiveEncoder") -> list[list[np.ndarray]]:
+    """The weights of each member network of a trained encoder (one list per member)."""
+    k = int(encoder.config.get("members", 1))
+    net = encoder._net
+    if k <= 1:
+        return [net.get_weights()]
+    return [net.get_layer(f"member{m}").get_weights() for m in range(k)]
+
+
+def _pair_loss(z, yc, yg, yp, *, class_weight: float, group_weight: float,
+               temperature: float, program_weight: float = 0.0):
+    """The training loss of two views per file: SupCon on classes (+ on groups, + on
+    programs)."""
     loss = class_weight * supcon_loss(z, yc, temperature)
     if group_weight > 0:
         loss += group_weight * supcon_loss(z, yg, temperature)
+    if program_weight > 0:
+        loss += program_weight * supcon_loss(z, yp, temperature)
     return loss
 
 
 def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Generator, *,
-                  epochs: int, batch_size: int, learning_rate: float, keep_unshifted: float,
+                  batch_programs: np.ndarray | None = None,
+                  start: list[np.ndarray] | None = None, epochs: int, batch_size: int,
+                  learning_rate: float, keep_unshifted: float,
                   weights: Mapping[str, float],
                   report: Callable[[int, dict], None] | None):
-    """Train one CNN (:func:`build_member`) on ``data`` = (variants, class ids, group ids);
+    """Train one CNN (:func:`build_member`) on ``data`` = (variants, class, group and
+    program ids), from the weights ``start`` when given (fine-tuning); ``batch_programs``
+    (program id or -1 per item) composes the batches;
     ``report(epoch, logs)`` after each epoch, with the loss on ``val_data`` when it has files.
     Batch-norm statistics are re-estimated on clean inputs at the end."""
     import keras
     import tensorflow as tf
 
-    variants, y_cls, y_grp = data
-    val_variants, val_cls, val_grp = val_data
+    variants, y_cls, y_grp, y_prog = data
+    val_variants, val_cls, val_grp, val_prog = val_data
     net = build_member(cfg)
-    steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0))))
+    if start is not None:
+        net.set_weights(start)
+    steps = max(1, sum(1 for _ in _batches(y_grp, batch_size, np.random.default_rng(0),
+                                           batch_programs)))
     opt = keras.optimizers.Adam(
         keras.optimizers.schedules.CosineDecay(learning_rate, steps * max(epochs, 1)))
 
@@ -542,10 +606,10 @@ def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Gen
         return tf.constant(np.concatenate([y[idx]] * 2))
 
     @tf.function(reduce_retracing=True)
-    def step(x, yc, yg):
+    def step(x, yc, yg, yp):
         with tf.GradientTape() as tape:
             z = tf.math.l2_normalize(net(x, training=True), axis=1)
-            loss = _pair_loss(z, yc, yg, **weights)
+            loss = _pair_loss(z, yc, yg, yp, **weights)
         grads = tape.gradient(loss, net.trainable_variables)
         opt.apply_gradients(zip(grads, net.trainable_variables))
         return loss
@@ -555,12 +619,14 @@ def _train_member(cfg: Mapping, data: tuple, val_data: tuple, rng: np.random.Gen
         for idx in _batches(val_grp, batch_size, np.random.default_rng(1)):
             z = tf.math.l2_normalize(net(tf.constant(views(val_variants, idx)),
                                          training=False), axis=1)
-            losses.append(float(_pair_loss(z, ids(val_cls, idx), ids(val_grp, idx), **weights)))
+            losses.append(float(_pair_loss(z, ids(val_cls, idx), ids(val_grp, idx),
+                                           ids(val_prog, idx), **weights)))
         return float(np.mean(losses)) if losses else math.nan
 
     for epoch in range(1, epochs + 1):
-        losses = [float(step(tf.constant(views(variants, idx)), ids(y_cls, idx), ids(y_grp, idx)))
-                  for idx in _batches(y_grp, batch_size, rng)]
+        losses = [float(step(tf.constant(views(variants, idx)), ids(y_cls, idx),
+                             ids(y_grp, idx), ids(y_prog, idx)))
+                  for idx in _batches(y_grp, batch_size, rng, batch_programs)]
         if report is not None:
             logs = {"loss": float(np.mean(losses)) if losses else math.nan}
             if len(val_variants):
@@ -628,15 +694,33 @@ def folder_labels(paths: Sequence[str], *, min_files: int = 2) -> list[str] | No
 MAX_TRAIN_FILES = 6000
 
 
-def train_files(paths: list[str], *, epochs: int = 60, on_epoch=None, on_load=None,
-                seed: int = 0, members: int = 1) -> ContrastiveEncoder:
+#: the recipe of ``soundalike train`` when it fine-tunes the active model: a tenth of the
+#: shipped learning rate, so that the user's folders adjust the network rather than replace
+#: what the dev corpus taught it
+FINETUNE_TRAINING: dict = {**DEFAULT_TRAINING, "epochs": 20, "learning_rate": 2e-4}
+
+
+def train_files(paths: list[str], *, epochs: int | None = None, on_epoch=None, on_load=None,
+                seed: int = 0, members: int | None = None,
+                init: ContrastiveEncoder | None = None,
+                validation_split: float = 0.2) -> ContrastiveEncoder:
     """``soundalike train`` entry point: folder names as weak labels when the library has
-    them, else augmentation-only contrastive training; ``members`` networks averaged."""
+    them, else augmentation-only contrastive training; ``members`` networks averaged (default:
+    ``init``'s count when fine-tuning, else 1).  With ``init`` (a trained contrastive encoder)
+    it fine-tunes it with :data:`FINETUNE_TRAINING`, else trains from scratch with the
+    shipped recipe (:data:`DEFAULT_TRAINING`); ``epochs`` overrides the recipe's.
+    ``validation_split``: the share of files (whole folders' worth of groups) whose loss is
+    reported beside the training loss instead of training on them (0: train on all)."""
     paths = list(paths)
     if len(paths) > MAX_TRAIN_FILES:
         rng = np.random.default_rng(seed)
         paths = [paths[i] for i in sorted(rng.choice(len(paths), MAX_TRAIN_FILES,
                                                      replace=False))]
-    recipe = {**DEFAULT_TRAINING, "epochs": epochs}
+    recipe = dict(FINETUNE_TRAINING if init is not None else DEFAULT_TRAINING)
+    if epochs is not None:
+        recipe["epochs"] = epochs
+    if members is None:
+        members = int(init.config.get("members", 1)) if init is not None else 1
     return train(paths, labels=folder_labels(paths), seed=seed, progress=on_epoch,
-                 on_load=on_load, validation_split=0.2, config={"members": members}, **recipe)
+                 on_load=on_load, validation_split=validation_split,
+                 config={"members": members}, init=init, **recipe)
