@@ -76,11 +76,10 @@ def prebuild(data: Path, model_dir: Path) -> float:
 
     t0 = time.perf_counter()
     lib = Library(data, model_dir=model_dir)
-    lib._search_index()
-    thread = lib._build_thread
-    if thread is not None:
-        thread.join()
-    lib.close()
+    lib.indexed_count()  # loads the index; the approximate one is built in the background ...
+    while lib.catalog.building:
+        time.sleep(0.2)
+    lib.close()  # ... and saved when built
     return time.perf_counter() - t0
 
 

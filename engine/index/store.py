@@ -58,6 +58,16 @@ class FileStat:
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """The searchable rows of one model (``Store.load_embeddings``): ``ids`` (int64),
+    ``paths`` and ``vectors`` (one float32 row each) and the ``damaged`` rows left out."""
+    ids: np.ndarray
+    paths: list[str]
+    vectors: np.ndarray
+    damaged: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
 class Entry:
     id: int
     path: str
@@ -242,6 +252,49 @@ class Store:
             vecs = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
             yield ids, [r[1] for r in rows], vecs
             last = int(ids[-1])
+
+    def load_embeddings(self, model_id: str) -> "Loaded":
+        """Every online row embedded by ``model_id`` in one query, as one matrix.
+
+        The blobs are joined and read with one ``np.frombuffer``; rows whose embedding is
+        missing (NULL) or of another length than the others' are left out and listed in
+        ``damaged`` as ``(id, path)`` (see ``forget_damaged``)."""
+        rows = self._read("SELECT id, path, embedding FROM files WHERE model_id = ? AND "
+                          "status = 'ok' AND offline = 0 ORDER BY id", (model_id,))
+        if not rows:
+            return Loaded(np.empty(0, dtype=np.int64), [], np.empty((0, 0), np.float32), [])
+        ids_, paths, blobs = zip(*rows)
+        del rows
+        lengths = np.fromiter((len(b) if b is not None else -1 for b in blobs),
+                              dtype=np.int64, count=len(blobs))
+        ok_len = lengths[lengths > 0]
+        width = int(np.bincount(ok_len).argmax()) if ok_len.size else 0  # the usual length
+        good = (lengths == width) if width > 0 and width % 4 == 0 else \
+            np.zeros(len(blobs), dtype=bool)
+        ids = np.asarray(ids_, dtype=np.int64)
+        damaged: list[tuple[int, str]] = []
+        if not good.all():
+            bad = np.flatnonzero(~good).tolist()
+            damaged = [(int(ids[i]), paths[i]) for i in bad]
+            keep = np.flatnonzero(good).tolist()
+            blobs = [blobs[i] for i in keep]
+            paths = [paths[i] for i in keep]
+            ids = ids[good]
+        dim = width // 4
+        if not blobs:
+            return Loaded(ids, [], np.empty((0, dim), np.float32), damaged)
+        # a bytearray: the matrix is writable, so the search index can take it without a copy
+        matrix = np.frombuffer(bytearray().join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+        return Loaded(ids, list(paths), matrix, damaged)
+
+    def forget_damaged(self, ids: Iterable[int]) -> None:
+        """Drop the unreadable embeddings of rows (see ``load_embeddings``): the rows stay,
+        with no model, so the next scan embeds their files again."""
+        ids = [(int(i),) for i in ids]
+        if ids:
+            self._write(lambda db: db.executemany(
+                "UPDATE files SET model_id = NULL, embedding = NULL WHERE id = ? "
+                "AND status = 'ok'", ids))
 
     def generation(self) -> int:
         """A number that changes with every write that changes the searchable vectors."""
