@@ -89,8 +89,10 @@ class Catalog:
         return self._memory
 
     def _load(self) -> None:
-        generation = self._store.generation()
-        rows = self._store.load_embeddings(self.model_id)
+        # the saved approximate index, when it matches, spares reading the vectors
+        rows = self._store.load_embeddings(
+            self.model_id, need_vectors=lambda ids, paths, generation: not
+            self._memory.load_saved(ids, paths, generation))
         if rows.damaged:
             reason = "its stored embedding is unreadable (missing or of the wrong length)"
             self.damaged = [(p, reason) for _, p in rows.damaged]
@@ -102,7 +104,8 @@ class Catalog:
                         " until they are embedded again" if queued else "",
                         ", ".join(p for _, p in rows.damaged[:5]) +
                         (", ..." if len(rows.damaged) > 5 else ""))
-        self._memory.load(rows.ids, rows.paths, rows.vectors, generation)
+        if rows.vectors is not None:
+            self._memory.load(rows.ids, rows.paths, rows.vectors, rows.generation)
         self._loaded = True
 
     def load_in_background(self) -> None:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .ann import StaleIndexError, exact_limit
+from .ann import StaleIndexError, exact_limit  # noqa: F401 (tests lower the limit here)
 from .auto import AutoIndex
 
 log = logging.getLogger(__name__)
@@ -40,32 +40,45 @@ class MemoryIndex:
         self.count = 0
 
     # -- loading and saving ------------------------------------------------------------------
+    def load_saved(self, ids: np.ndarray, paths: list[str], generation: int) -> bool:
+        """Replace the contents by the saved approximate index if it holds exactly rows
+        ``ids`` (distinct) at ``generation``, with ``paths``; False (nothing changed) when
+        there is none that matches, or this index is exact only."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not self._approximate or not len(ids):
+            return False
+        self.close()
+        with self.lock:
+            try:
+                index = AutoIndex.load(self.saved_path, generation=generation, keys=ids,
+                                       **self._options())
+            except StaleIndexError:
+                return False
+            self._set_maps(ids, paths)
+            self._index = index
+            self._saved_generation = generation
+            return True
+
     def load(self, ids: np.ndarray, paths: list[str], vecs: np.ndarray,
              generation: int) -> None:
         """Replace the contents by rows ``ids`` (distinct) with ``paths`` and ``vecs`` (the
-        matrix is handed over, not copied).  A large collection loads its saved approximate
-        index when that matches (same generation and keys), else builds one in the
-        background while exact search answers."""
+        matrix is handed over, not copied).  Above ``exact_limit`` an approximate index is
+        built in the background while exact search answers (``load_saved`` first loads a
+        saved one that matches)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         self.close()  # a build of the previous contents (its thread takes the lock to finish)
         with self.lock:
-            ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-            self._paths = dict(zip(ids.tolist(), paths))
-            self._ids = dict(zip(paths, ids.tolist()))
-            self.count = len(self._ids)
+            self._set_maps(ids, paths)
             self._index = None
             if not len(ids):
                 return
-            dim = vecs.shape[1]
-            if self._approximate and len(ids) > exact_limit(dim):
-                try:
-                    self._index = AutoIndex.load(self.saved_path, dim=dim, generation=generation,
-                                                 keys=ids, **self._options())
-                    self._saved_generation = generation
-                    return
-                except StaleIndexError:
-                    pass
-            self._index = self._new(dim)
+            self._index = self._new(vecs.shape[1])
             self._index.fill(ids, vecs)
+
+    def _set_maps(self, ids: np.ndarray, paths: list[str]) -> None:
+        self._paths = dict(zip(ids.tolist(), paths))
+        self._ids = dict(zip(paths, ids.tolist()))
+        self.count = len(self._ids)
 
     def _options(self) -> dict:
         return dict(background=True, lock=self.lock, on_built=self.save)
