@@ -121,8 +121,9 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         orphans = catalog.prune_outside_roots()
         if dropped or orphans:
             log.info("removed %d files of folders no longer watched", len(dropped) + len(orphans))
-        # load the search index before anything else competes for the interpreter (the worker
-        # imports TensorFlow): queries for indexed files are answerable as soon as OSC listens
+        # load the search index on its own thread: OSC listens meanwhile (status answers at
+        # once; queries wait for the index)
+        catalog.load_in_background()
         log.info("data dir %s, model %s, %d files indexed", data_dir, library.model_id,
                  library.indexed_count())
 

@@ -248,6 +248,9 @@ def _library(args, **kwargs):
 
     from .paths import data_dir, model_override
 
+    # a one-shot command searches exactly (milliseconds at 100,000 files): building or
+    # reading the approximate index is the daemon's business
+    kwargs.setdefault("approximate", False)
     return Library(data_dir(args.data_dir), model_dir=model_override(), **kwargs)
 
 

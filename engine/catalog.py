@@ -13,6 +13,7 @@ when their folder is removed never reach the index.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ import numpy as np
 from .index.memory import MemoryIndex
 from .index.store import Entry, FileStat, Store
 from .pipeline import Outcome
+
+log = logging.getLogger(__name__)
 
 #: where a watched folder came from
 ORIGINS = ("command line", "config", "osc", "index")
@@ -46,14 +49,23 @@ class Catalog:
     REMEMBER_REMOVED = 4096  # embeddings of removed files kept in memory ...
     REMEMBER_SECONDS = 120.0  # ... for this long (a move seen as delete + create)
 
-    def __init__(self, data_dir: Path, model_id: str, *, read_only: bool = False) -> None:
+    def __init__(self, data_dir: Path, model_id: str, *, read_only: bool = False,
+                 approximate: bool = True) -> None:
+        """``approximate``: False for a one-shot command: search stays exact at any size (see
+        ``MemoryIndex``), the approximate index is neither read nor built."""
         self.model_id = model_id
         self._store = Store(Path(data_dir) / "index.sqlite", read_only=read_only)
         self._memory = MemoryIndex(Path(data_dir) / f"search-{model_id}.idx",
                                    generation=self._store.generation,
-                                   can_save=lambda: not self._store.read_only)
+                                   can_save=lambda: not self._store.read_only,
+                                   approximate=approximate)
         self._write = threading.RLock()  # store, memory and roots change together
         self._loaded = False
+        self._loader: threading.Thread | None = None
+        self._count_before_load = 0
+        #: ``(path, reason)`` of rows found with an unreadable embedding when the search index
+        #: was loaded: left out of it, and (when writable) queued for embedding again
+        self.damaged: list[tuple[str, str]] = []
         self._roots: tuple[Root, ...] = tuple(Root(p, o) for p, o in self._store.roots())
         self._removed: OrderedDict[tuple[str, int], tuple[np.ndarray, float]] = OrderedDict()
 
@@ -62,6 +74,8 @@ class Catalog:
         return self._store.read_only
 
     def close(self) -> None:
+        if self._loader is not None:
+            self._loader.join()
         self._memory.close()
         self._memory.save()
         self._store.close()
@@ -69,15 +83,57 @@ class Catalog:
     # -- the search index (loaded from the store on first use) ---------------------------------
     def _mem(self) -> MemoryIndex:
         if not self._loaded:
-            with self._write:
+            with self._write:  # a load in progress (``load_in_background``) holds it
                 if not self._loaded:
-                    self._memory.load(self._store.iter_embeddings(self.model_id),
-                                      self._store.generation())
-                    self._loaded = True
+                    self._load()
         return self._memory
 
+    def _load(self) -> None:
+        # the saved approximate index, when it matches, spares reading the vectors
+        rows = self._store.load_embeddings(
+            self.model_id, need_vectors=lambda ids, paths, generation: not
+            self._memory.load_saved(ids, paths, generation))
+        if rows.damaged:
+            reason = "its stored embedding is unreadable (missing or of the wrong length)"
+            self.damaged = [(p, reason) for _, p in rows.damaged]
+            queued = not self._store.read_only
+            if queued:
+                self._store.forget_damaged(i for i, _ in rows.damaged)
+            log.warning("%d indexed file(s) have an unreadable embedding and are left out of "
+                        "the search%s: %s", len(rows.damaged),
+                        " until they are embedded again" if queued else "",
+                        ", ".join(p for _, p in rows.damaged[:5]) +
+                        (", ..." if len(rows.damaged) > 5 else ""))
+        if rows.vectors is not None:
+            self._memory.load(rows.ids, rows.paths, rows.vectors, rows.generation)
+        self._loaded = True
+
+    def load_in_background(self) -> None:
+        """Load the search index on a thread of its own: what needs it waits for it, while
+        ``indexed_count`` answers at once (from the store's count until it is loaded)."""
+        if self._loaded or self._loader is not None:
+            return
+        self._count_before_load = self._store.counts(self.model_id)["indexed"]
+
+        def load() -> None:
+            try:
+                self._mem()
+            except Exception:  # reported again by the first query that needs the index
+                log.exception("loading the search index failed")
+
+        self._loader = threading.Thread(target=load, name="soundalike-index-load", daemon=True)
+        self._loader.start()
+
+    @property
+    def loading(self) -> bool:
+        """Whether the search index is being loaded in the background."""
+        return not self._loaded and self._loader is not None and self._loader.is_alive()
+
     def indexed_count(self) -> int:
-        """Searchable files (online, embedded by the current model); lock-free once loaded."""
+        """Searchable files (online, embedded by the current model); lock-free once loaded,
+        and while ``load_in_background`` loads."""
+        if self.loading:
+            return self._count_before_load
         return self._mem().count
 
     def is_indexed(self, path: str) -> bool:

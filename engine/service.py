@@ -64,11 +64,14 @@ class Library:
 
     def __init__(self, data_dir: str | os.PathLike, *, encoder: Encoder | None = None,
                  model_dir: str | os.PathLike | None = None, decode_threads: int | None = None,
-                 batch_size: int = 32, read_only: bool = False) -> None:
-        """``read_only``: another process (the daemon) owns the data dir: read, never write."""
+                 batch_size: int = 32, read_only: bool = False,
+                 approximate: bool = True) -> None:
+        """``read_only``: another process (the daemon) owns the data dir: read, never write.
+        ``approximate``: False for a one-shot command (exact search only, see ``Catalog``)."""
         self.data_dir = ensure_private_dir(data_dir)
         self.model = ActiveModel(self.data_dir, encoder=encoder, model_dir=model_dir)
-        self.catalog = Catalog(self.data_dir, self.model.model_id, read_only=read_only)
+        self.catalog = Catalog(self.data_dir, self.model.model_id, read_only=read_only,
+                               approximate=approximate)
         # None: two decoding threads where there are two cores (a foreground `soundalike
         # index`); the daemon passes its configured, polite number
         self.decode_threads = decode_threads or min(2, os.cpu_count() or 1)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The light runtime end to end: what a user waits for when the model is needed.
 
-1. Fills a fresh data dir with N synthetic entries (random unit embeddings recorded as embedded
-   by the model; their paths need not exist), as scripts/bench_daemon.py does.
+1. Fills a fresh data dir with N synthetic entries (real empty files in a watched folder, with
+   random unit embeddings recorded as embedded by the model), as scripts/bench_daemon.py does.
 2. Starts `python -m bridge serve` on it and measures the time from spawning the process to the
    first answered `/soundalike/similar` for a real WAV *outside* the index (it must be decoded
    and embedded: the model is loaded for it), then the resident memory once idle, and which
@@ -52,21 +52,32 @@ def heavy_mapped(pid: int) -> list[str]:
     return sorted(name for name in HEAVY if f"/{name}/" in text or f"/{name}." in text)
 
 
-def fill(data: Path, entries: int, model_dir: Path) -> None:
-    from engine.index.store import FileStat, Store
+def fill(data: Path, entries: int, model_dir: Path, lib_dir: Path) -> None:
+    """``entries`` real (empty) files in a watched folder, recorded with random unit
+    embeddings: the daemon reconciles its folders at start and never answers a path that does
+    not exist (as scripts/bench_daemon.py does)."""
+    from engine.catalog import Catalog
+    from engine.index.store import FileStat
     from engine.model.registry import model_id_of, read_spec
+    from engine.pipeline import Outcome
 
     model_id, dim = model_id_of(model_dir), int(read_spec(model_dir)["dim"])
     rng = np.random.default_rng(0)
-    store = Store(data / "index.sqlite")
+    lib_dir.mkdir()
+    catalog = Catalog(data, model_id)
+    catalog.add_root(str(lib_dir), "osc")
     for start in range(0, entries, 10_000):
         n = min(10_000, entries - start)
         vecs = rng.standard_normal((n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        store.put_embeddings(((FileStat(f"/bench/lib/{start + i:07d}.wav", 1000, 1,
-                                        f"{start + i}"), v) for i, v in enumerate(vecs)),
-                             model_id)
-    store.close()
+        items = []
+        for i, v in enumerate(vecs):
+            p = lib_dir / f"{start + i:07d}.wav"
+            p.touch()
+            items.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"{start + i}"),
+                                 vector=v))
+        catalog.record(items)
+    catalog.close()
 
 
 def prebuild(data: Path, model_dir: Path) -> float:
@@ -76,11 +87,10 @@ def prebuild(data: Path, model_dir: Path) -> float:
 
     t0 = time.perf_counter()
     lib = Library(data, model_dir=model_dir)
-    lib._search_index()
-    thread = lib._build_thread
-    if thread is not None:
-        thread.join()
-    lib.close()
+    lib.indexed_count()  # loads the index; the approximate one is built in the background ...
+    while lib.catalog.building:
+        time.sleep(0.2)
+    lib.close()  # ... and saved when built
     return time.perf_counter() - t0
 
 
@@ -136,7 +146,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="soundalike-bench-light-"))
     data = tmp / "data"
     data.mkdir(mode=0o700)
-    fill(data, args.entries, model_dir)
+    fill(data, args.entries, model_dir, tmp / "lib")
     build_s = prebuild(data, model_dir) if args.prebuild else None
     query = tmp / "outside" / "query.wav"
     query.parent.mkdir()

@@ -1,5 +1,6 @@
 """The catalog, the index's one owner: watched folders with their origin, writes that keep the
 store and the search index equal, folders removed mid-flight, and cheap status."""
+import sqlite3
 import threading
 
 import numpy as np
@@ -99,4 +100,67 @@ def test_rescan_requests_are_coalesced(tmp_path, encoder):
     for _ in range(10_000):
         indexer.request_scan()
     assert indexer.scans_waiting() == 2
+    lib.close()
+
+
+def test_unreadable_embeddings_are_left_out_reported_and_embedded_again(tmp_path, encoder):
+    folder = tmp_path / "lib"
+    for i in range(4):
+        write(folder / f"t{i}.wav", tone(200 + 60 * i))
+    lib = Library(tmp_path / "data", encoder=encoder)
+    lib.index([folder])
+    lib.close()
+    db = sqlite3.connect(tmp_path / "data" / "index.sqlite")
+    with db:  # a NULL blob and a truncated one
+        db.execute("UPDATE files SET embedding = NULL WHERE path = ?", (str(folder / "t1.wav"),))
+        db.execute("UPDATE files SET embedding = substr(embedding, 1, 12) WHERE path = ?",
+                   (str(folder / "t2.wav"),))
+    db.close()
+
+    reader = Library(tmp_path / "data", encoder=encoder, read_only=True)
+    assert reader.indexed_count() == 2  # read-only: left out, nothing written
+    assert sorted(p for p, _ in reader.catalog.damaged) == [str(folder / "t1.wav"),
+                                                            str(folder / "t2.wav")]
+    reader.close()
+
+    lib = Library(tmp_path / "data", encoder=encoder)
+    assert lib.indexed_count() == 2
+    assert sorted(p for p, _ in lib.catalog.damaged) == [str(folder / "t1.wav"),
+                                                         str(folder / "t2.wav")]
+    assert "unreadable" in lib.catalog.damaged[0][1]
+    hits = [r.path for r in lib.similar(str(folder / "t0.wav"), 5)]
+    assert hits == [str(folder / "t3.wav")]  # searches what is readable
+    assert lib.catalog.counts()["stale"] == 2  # queued: the next pass embeds them again
+    summary = lib.index([folder])
+    assert summary.indexed == 2 and lib.indexed_count() == 4
+    lib.close()
+    again = Library(tmp_path / "data", encoder=encoder)
+    assert again.indexed_count() == 4 and again.catalog.damaged == []
+    again.close()
+
+
+def test_status_answers_while_the_index_loads_and_queries_wait_for_it(tmp_path, encoder):
+    folder = tmp_path / "lib"
+    for i in range(3):
+        write(folder / f"t{i}.wav", tone(200 + 60 * i))
+    lib = Library(tmp_path / "data", encoder=encoder)
+    lib.index([folder])
+    lib.close()
+
+    lib = Library(tmp_path / "data", encoder=encoder)
+    backend = DaemonBackend(lib, Indexer(lib))
+    answered = threading.Event()
+    results: list = []
+    with lib.catalog._write:  # the load cannot finish while this is held
+        lib.catalog.load_in_background()
+        assert lib.catalog.loading
+        assert backend.status()["indexed"] == 3  # at once, from the store
+        query = threading.Thread(target=lambda: (
+            results.extend(lib.similar(str(folder / "t0.wav"), 5)), answered.set()))
+        query.start()
+        assert not answered.wait(0.2)  # waits for the index
+    assert answered.wait(10), "the query never got the index"
+    query.join()
+    assert sorted(r.path for r in results) == [str(folder / "t1.wav"), str(folder / "t2.wav")]
+    assert not lib.catalog.loading and lib.indexed_count() == 3
     lib.close()

@@ -97,3 +97,23 @@ def test_changes_during_the_build_are_not_lost(tmp_path, folder, encoder, rng, s
     assert lib.is_indexed(str(folder / f"{N:05d}.wav"))
     assert len(lib.catalog._memory._index) == N
     lib.close()
+
+
+def test_a_one_shot_library_searches_exactly_and_leaves_the_saved_index_alone(
+        tmp_path, folder, encoder, rng, small_limit):
+    lib = Library(tmp_path / "d", encoder=encoder)
+    vecs = fill(lib, folder, rng)
+    wait_for(lambda: lib.catalog.search_kind == "approx" and not lib.catalog.building,
+             message="the approximate index")
+    lib.close()
+    saved = tmp_path / "d" / f"search-{lib.model_id}.idx"
+    before = saved.read_bytes()
+
+    once = Library(tmp_path / "d", encoder=encoder, approximate=False)
+    fill(once, folder, rng, start=N, n=10)  # above the limit, changed: still no build
+    got = once.similar(str(folder / "00007.wav"), 5)
+    assert once.catalog.search_kind == "exact" and not once.catalog.building
+    expected = [f"{i:05d}.wav" for i in np.argsort(-(vecs @ vecs[7]))[1:6]]
+    assert [r.path[-9:] for r in got] == expected  # exact: the true neighbours, in order
+    once.close()
+    assert saved.read_bytes() == before

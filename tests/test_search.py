@@ -50,3 +50,24 @@ def test_top_k_orders_and_handles_small_n():
     assert top_k(s, 3).tolist() == [1, 3, 2]
     assert top_k(s, 10).tolist() == [1, 3, 2, 0]
     assert top_k(s, 0).size == 0
+
+
+def test_batches_with_known_keys_and_a_taken_matrix_hold_what_one_at_a_time_does(rng):
+    x = _unit(rng, 60, 8)
+    batched = ExactIndex.of(np.arange(0, 60, 2), x[:30].copy())  # takes the matrix
+    one = ExactIndex(8, capacity=2)
+    for k, v in zip(range(0, 60, 2), x[:30]):
+        one.add(np.array([k]), v[None])
+    # a batch mixing replacements and new keys, then one with a key twice (the last wins)
+    for index in (batched, one):
+        index.add(np.array([4, 61, 0, 63]), x[30:34])
+        index.add(np.array([5, 5]), x[34:36])
+        index.remove(np.array([2, 61]))
+    assert len(batched) == len(one) == 31
+    assert sorted(batched.keys().tolist()) == sorted(one.keys().tolist())
+    for k in one.keys().tolist():
+        assert np.array_equal(batched.vector(k), one.vector(k))
+    assert np.array_equal(batched.vector(5), x[35]) and np.array_equal(batched.vector(0), x[32])
+    for q in x[::7]:
+        assert batched.search(q, 5)[0].tolist() == one.search(q, 5)[0].tolist()
+    assert len(ExactIndex.of(np.arange(0), np.zeros((0, 8), np.float32))) == 0

@@ -105,6 +105,23 @@ class AutoIndex:
             self._to_approx()
         self._impl.add(keys, vectors)
 
+    def fill(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """``add`` to an empty index, taking ``vectors`` (distinct ``keys``) as its matrix
+        without a copy when it is a writable float32 one: the caller hands it over."""
+        if len(self._impl) or self._changelog is not None:
+            raise ValueError("fill needs an empty index")
+        keys = _as_keys(keys)
+        if len(keys) == 0:
+            return
+        if len(np.unique(keys)) != len(keys) or (
+                len(keys) > self.threshold and not self._background):
+            self.add(keys, vectors)
+            return
+        self._impl = ExactIndex.of(keys, vectors)
+        self._checksum = keys_checksum(keys)
+        if len(keys) > self.threshold:
+            self._start_build()
+
     def remove(self, keys: np.ndarray) -> None:
         if self.kind == "exact":
             keys = np.unique(np.asarray(keys, dtype=np.int64).reshape(-1))

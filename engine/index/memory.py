@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .ann import StaleIndexError, exact_limit
+from .ann import StaleIndexError, exact_limit  # noqa: F401 (tests lower the limit here)
 from .auto import AutoIndex
 
 log = logging.getLogger(__name__)
 
-Chunk = tuple[np.ndarray, list[str], np.ndarray]  # (ids, paths, vectors)
-
-
 class MemoryIndex:
     def __init__(self, saved_path: Path, *, generation: Callable[[], int],
-                 can_save: Callable[[], bool]) -> None:
+                 can_save: Callable[[], bool], approximate: bool = True) -> None:
+        """``approximate``: False keeps search exact at any size and never reads or builds
+        the approximate index (a one-shot command: exact search over 100,000 files takes
+        milliseconds, building the graph seconds)."""
         self.saved_path = saved_path
         self._generation = generation
         self._can_save = can_save
+        self._approximate = approximate
         self.lock = threading.RLock()
         self._index: AutoIndex | None = None
         self._paths: dict[int, str] = {}
@@ -38,38 +40,52 @@ class MemoryIndex:
         self.count = 0
 
     # -- loading and saving ------------------------------------------------------------------
-    def load(self, chunks: Iterable[Chunk], generation: int) -> None:
-        """Replace the contents by ``chunks``; a large collection loads its saved approximate
-        index when that matches (same generation and keys), else builds one in the background
-        while exact search answers."""
-        chunks = list(chunks)
+    def load_saved(self, ids: np.ndarray, paths: list[str], generation: int) -> bool:
+        """Replace the contents by the saved approximate index if it holds exactly rows
+        ``ids`` (distinct) at ``generation``, with ``paths``; False (nothing changed) when
+        there is none that matches, or this index is exact only."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not self._approximate or not len(ids):
+            return False
+        self.close()
+        with self.lock:
+            try:
+                index = AutoIndex.load(self.saved_path, generation=generation, keys=ids,
+                                       **self._options())
+            except StaleIndexError:
+                return False
+            self._set_maps(ids, paths)
+            self._index = index
+            self._saved_generation = generation
+            return True
+
+    def load(self, ids: np.ndarray, paths: list[str], vecs: np.ndarray,
+             generation: int) -> None:
+        """Replace the contents by rows ``ids`` (distinct) with ``paths`` and ``vecs`` (the
+        matrix is handed over, not copied).  Above ``exact_limit`` an approximate index is
+        built in the background while exact search answers (``load_saved`` first loads a
+        saved one that matches)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         self.close()  # a build of the previous contents (its thread takes the lock to finish)
         with self.lock:
-            self._paths = {i: p for ids, paths, _ in chunks for i, p in zip(ids.tolist(), paths)}
-            self._ids = {p: i for i, p in self._paths.items()}
-            self.count = len(self._ids)
+            self._set_maps(ids, paths)
             self._index = None
-            if not chunks:
+            if not len(ids):
                 return
-            ids = np.concatenate([c[0] for c in chunks])
-            vecs = np.concatenate([c[2] for c in chunks]) if len(chunks) > 1 else chunks[0][2]
-            del chunks
-            dim = vecs.shape[1]
-            if len(ids) > exact_limit(dim):
-                try:
-                    self._index = AutoIndex.load(self.saved_path, dim=dim, generation=generation,
-                                                 keys=ids, **self._options())
-                    self._saved_generation = generation
-                    return
-                except StaleIndexError:
-                    pass
-            self._index = self._new(dim)
-            self._index.add(ids, vecs)
+            self._index = self._new(vecs.shape[1])
+            self._index.fill(ids, vecs)
+
+    def _set_maps(self, ids: np.ndarray, paths: list[str]) -> None:
+        self._paths = dict(zip(ids.tolist(), paths))
+        self._ids = dict(zip(paths, ids.tolist()))
+        self.count = len(self._ids)
 
     def _options(self) -> dict:
         return dict(background=True, lock=self.lock, on_built=self.save)
 
     def _new(self, dim: int) -> AutoIndex:
+        if not self._approximate:
+            return AutoIndex(dim, threshold=sys.maxsize)
         return AutoIndex(dim, **self._options())
 
     def save(self) -> None:

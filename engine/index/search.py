@@ -59,6 +59,25 @@ class ExactIndex:
         self._row: dict[int, int] = {}
         self._n = 0
 
+    @classmethod
+    def of(cls, keys: np.ndarray, matrix: np.ndarray) -> "ExactIndex":
+        """An index holding ``matrix``'s rows under ``keys`` (distinct): a writable
+        C-contiguous float32 matrix is taken as it is, without a copy."""
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        self = cls(matrix.shape[1], capacity=max(len(keys), 1))
+        if len(keys) == 0:
+            return self
+        if len(keys) != len(np.unique(keys)):
+            self.add(keys, matrix)
+            return self
+        m = np.asarray(matrix, dtype=np.float32).reshape(len(keys), self.dim)
+        if not (m.flags.c_contiguous and m.flags.writeable):
+            m = np.array(m, dtype=np.float32, order="C")
+        self._matrix, self._keys = m, keys.copy()
+        self._row = dict(zip(keys.tolist(), range(len(keys))))
+        self._n = len(keys)
+        return self
+
     def __len__(self) -> int:
         return self._n
 
@@ -86,7 +105,19 @@ class ExactIndex:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
         self._grow(self._n + len(keys))
-        for key, vec in zip(keys.tolist(), vectors):
+        listed = keys.tolist()
+        if len(set(listed)) == len(listed):  # no key twice: one assignment for all rows
+            get = self._row.get
+            rows = np.fromiter((get(k, -1) for k in listed), dtype=np.int64, count=len(listed))
+            new = rows < 0
+            fresh = np.arange(self._n, self._n + int(new.sum()), dtype=np.int64)
+            rows[new] = fresh
+            self._row.update(zip(keys[new].tolist(), fresh.tolist()))
+            self._keys[fresh] = keys[new]
+            self._matrix[rows] = vectors
+            self._n += len(fresh)
+            return
+        for key, vec in zip(listed, vectors):
             row = self._row.get(key)
             if row is None:
                 row = self._n

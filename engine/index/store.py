@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -55,6 +55,18 @@ class FileStat:
     size: int
     mtime_ns: int
     fingerprint: str
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The searchable rows of one model (``Store.load_embeddings``): ``ids`` (int64),
+    ``paths`` and ``vectors`` (one float32 row each), the ``damaged`` rows left out and the
+    store's generation when they were read."""
+    ids: np.ndarray
+    paths: list[str]
+    vectors: np.ndarray | None  # None: not read (``need_vectors`` said so)
+    damaged: list[tuple[int, str]]
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -242,6 +254,78 @@ class Store:
             vecs = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
             yield ids, [r[1] for r in rows], vecs
             last = int(ids[-1])
+
+    def load_embeddings(self, model_id: str, *,
+                        need_vectors: Callable[[np.ndarray, list[str], int], bool] | None = None,
+                        chunk: int = 10_000) -> "Loaded":
+        """Every online row embedded by ``model_id``, the vectors as one float32 matrix.
+
+        Rows whose embedding is missing (NULL) or of another length than the others' are left
+        out and listed in ``damaged`` as ``(id, path)`` (see ``forget_damaged``).  One read
+        transaction (one snapshot): first the ids, paths and blob lengths, then, unless
+        ``need_vectors(ids, paths, generation)`` says False (a saved search index matches), the blobs,
+        read into one buffer a chunk at a time."""
+        filt = "FROM files WHERE model_id = ? AND status = 'ok' AND offline = 0"
+        try:
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN")
+                try:
+                    return self._load(db, filt, model_id, need_vectors, chunk)
+                finally:
+                    db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from None
+
+    def _load(self, db, filt: str, model_id: str, need_vectors, chunk: int) -> "Loaded":
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        generation = int(row[0]) if row else 0
+        rows = db.execute(f"SELECT id, path, length(embedding) {filt} ORDER BY id",
+                          (model_id,)).fetchall()
+        if not rows:
+            return Loaded(np.empty(0, dtype=np.int64), [], np.empty((0, 0), np.float32), [],
+                          generation)
+        ids_, paths, lengths_ = zip(*rows)
+        del rows
+        ids = np.asarray(ids_, dtype=np.int64)
+        lengths = np.fromiter((-1 if n is None else n for n in lengths_), dtype=np.int64,
+                              count=len(ids))
+        positive = lengths[lengths > 0]
+        width = int(np.bincount(positive).argmax()) if positive.size else 0  # the usual one
+        good = (lengths == width) if width > 0 and width % 4 == 0 else \
+            np.zeros(len(ids), dtype=bool)
+        damaged: list[tuple[int, str]] = []
+        paths = list(paths)
+        if not good.all():
+            damaged = [(int(ids[i]), paths[i]) for i in np.flatnonzero(~good).tolist()]
+            paths = [paths[i] for i in np.flatnonzero(good).tolist()]
+            ids = ids[good]
+        dim = width // 4
+        if not len(ids):
+            return Loaded(ids, paths, np.empty((0, dim), np.float32), damaged, generation)
+        if need_vectors is not None and not need_vectors(ids, paths, generation):
+            return Loaded(ids, paths, None, damaged, generation)
+        # a bytearray: the matrix is writable, so the search index can take it without a copy
+        buf = bytearray()
+        cur = db.execute(f"SELECT embedding {filt} ORDER BY id", (model_id,))
+        while True:
+            blobs = cur.fetchmany(chunk)
+            if not blobs:
+                break
+            buf += b"".join(b for (b,) in blobs if b is not None and len(b) == width)
+        matrix = np.frombuffer(buf, dtype=np.float32) if buf else np.empty(0, np.float32)
+        if matrix.size != len(ids) * dim:  # cannot happen inside one snapshot
+            raise StoreError(f"the index at {self.path} changed while it was read")
+        return Loaded(ids, paths, matrix.reshape(len(ids), dim), damaged, generation)
+
+    def forget_damaged(self, ids: Iterable[int]) -> None:
+        """Drop the unreadable embeddings of rows (see ``load_embeddings``): the rows stay,
+        with no model, so the next scan embeds their files again."""
+        ids = [(int(i),) for i in ids]
+        if ids:
+            self._write(lambda db: db.executemany(
+                "UPDATE files SET model_id = NULL, embedding = NULL WHERE id = ? "
+                "AND status = 'ok'", ids))
 
     def generation(self) -> int:
         """A number that changes with every write that changes the searchable vectors."""
