@@ -252,7 +252,9 @@ def train_checked(paths: Sequence[str], *, models_dir: str | os.PathLike,
     init = None
     if not from_scratch:
         if kind in FINE_TUNABLE and current.kind == kind:
-            init = current
+            from .model.contrastive import load_for_training
+
+            init = load_for_training(current_dir)  # the Keras network, not its ONNX export
             say(f"fine-tuning the current model {current.model_id}")
         else:
             say(f"the current model ({current.kind}) cannot be fine-tuned as a {kind} model: "

@@ -307,6 +307,16 @@ def load(model_dir: Path) -> ContrastiveEncoder:
     return load_keras(model_dir, cfg, **common)
 
 
+def load_for_training(model_dir: Path) -> ContrastiveEncoder:
+    """The encoder in ``model_dir`` with its Keras network, whatever the runtime setting: what
+    fine-tuning starts from (the ONNX export cannot be trained)."""
+    model_dir = Path(model_dir)
+    spec = json.loads((model_dir / "encoder.json").read_text(encoding="utf-8"))
+    cfg = {**DEFAULT_CONFIG, **spec.get("config", {})}
+    return load_keras(model_dir, cfg, model_id=spec["model_id"],
+                      default_weights=spec.get("default_weights"))
+
+
 def _has_tensorflow() -> bool:
     import importlib.util
 
