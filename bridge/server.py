@@ -38,7 +38,7 @@ from .errors import ConfigError, UserError
 from .handlers import ERROR, Handlers, Query, Request, RequestError
 from .osc_wire import DecodeError, Message, decode, encode
 from .routes import ROUTES
-from .trust import TrustPolicy
+from .trust import TrustPolicy, host_ip as _ip
 
 MAX_DATAGRAM = 65_535
 #: the largest UDP payload over IPv4 (IPv6 allows 65,527 but the smaller limit is used for both)
@@ -65,16 +65,6 @@ def parse_allow_list(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipa
         raise ConfigError("not an IP address or network in the OSC allow-list: "
                           + ", ".join(bad))
     return nets
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 def is_loopback_host(host: str) -> bool:

@@ -47,7 +47,9 @@ def _table_address(text: str) -> _Ip | None:
     return ip
 
 
-def _client_ip(host: str) -> _Ip | None:
+def host_ip(host: str) -> _Ip | None:
+    """A client's address as an IP (a scope suffix dropped, IPv4-mapped IPv6 as IPv4), or
+    None when ``host`` is not an IP address."""
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -63,7 +65,7 @@ def socket_owner(host: str, port: int, tables: Iterable[str] = UDP_TABLES) -> in
     A socket bound to the wildcard address (``0.0.0.0``, ``::``) on that port counts.  None when
     no table can be read, no socket matches, or sockets of different users match.
     """
-    ip = _client_ip(host)
+    ip = host_ip(host)
     if ip is None:
         return None
     uids: set[int] = set()

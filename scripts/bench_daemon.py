@@ -64,10 +64,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from engine.catalog import Catalog
-    from engine.index.store import FileStat
     from engine.model.registry import PACKAGED_DEFAULT, load_encoder, model_id_of
-    from engine.pipeline import Outcome
+    from scripts.bench_light import fill
 
     model_dir = Path(args.model).resolve() if args.model else PACKAGED_DEFAULT
     model_id = model_id_of(model_dir)
@@ -79,22 +77,8 @@ def main() -> int:
     # the entries are real (empty) files in a watched folder: the daemon reconciles its
     # folders at start and never answers a path that does not exist
     lib_dir = tmp / "lib"
-    lib_dir.mkdir()
-    catalog = Catalog(data, model_id)
-    catalog.add_root(str(lib_dir), "osc")
     t0 = time.perf_counter()
-    for start in range(0, args.entries, 10_000):
-        n = min(10_000, args.entries - start)
-        vecs = rng.standard_normal((n, dim)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        items = []
-        for i, v in enumerate(vecs):
-            p = lib_dir / f"{start + i:07d}.wav"
-            p.touch()
-            items.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"{start + i}"),
-                                 vector=v))
-        catalog.record(items)
-    catalog.close()
+    fill(data, args.entries, model_dir, lib_dir)  # as scripts/bench_light.py fills
     fill_s = time.perf_counter() - t0
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
