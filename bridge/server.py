@@ -33,12 +33,17 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Iterable
 
+from engine.threads import Worker
+
 from .budget import ReplyBudget
 from .errors import ConfigError, UserError
 from .handlers import ERROR, Handlers, Query, Request, RequestError
 from .osc_wire import DecodeError, Message, decode, encode
 from .routes import ROUTES
 from .trust import TrustPolicy, host_ip as _ip
+
+#: seconds stop() waits for each of the server's threads (one that hangs is logged)
+STOP_TIMEOUT = 10.0
 
 MAX_DATAGRAM = 65_535
 #: the largest UDP payload over IPv4 (IPv6 allows 65,527 but the smaller limit is used for both)
@@ -209,7 +214,7 @@ class OscServer:
         self._busy = _RateLimit(busy_replies_per_s)
         self._garbage = _RateLimit(busy_replies_per_s)
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[Worker] = []
         self._sock: socket.socket | None = None
         self._local_ips: set = set()
         self._access_cache: dict[str, tuple[bool, bool]] = {}
@@ -256,9 +261,9 @@ class OscServer:
                                    ("osc-fast", self._work_loop, (self._fast,)),
                                    ("osc-slow", self._work_loop, (self._slow,)),
                                    ("osc-push", self._push_loop, ())):
-            t = threading.Thread(target=target, args=args, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+            # the loops watch the server's one stop event; Worker joins each with a timeout
+            self._threads.append(
+                Worker(name, lambda _stop, target=target, args=args: target(*args)).start())
         self.log.info("OSC listening on %s:%d", *self.address)
         return self
 
@@ -273,13 +278,13 @@ class OscServer:
         self._stop.set()
         self._wake_receiver()
         receiver, rest = self._threads[0], self._threads[1:]
-        receiver.join()
+        receiver.stop(timeout=STOP_TIMEOUT)
         self._inbox.close()
         for q in (self._fast, self._slow, self._events):
             _drain(q)
             q.put(_STOP)
         for t in rest:
-            t.join()
+            t.stop(timeout=STOP_TIMEOUT)
         self._threads.clear()
         if self._sock is not None:
             self._sock.close()
