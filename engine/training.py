@@ -53,6 +53,12 @@ class TrainingError(EngineError):
     """Training cannot start or failed (too few files, unknown kind)."""
 
 
+def require_training_extra() -> None:
+    """Raise TrainingError saying what to install when the ``train`` extra is missing."""
+    if not all(importlib.util.find_spec(m) for m in TRAINING_MODULES):
+        raise TrainingError(TRAINING_EXTRA_MISSING)
+
+
 def train_model(kind: str, paths: list[str], *, epochs: int | None, models_dir: str | os.PathLike,
                 on_epoch: Callable[[int, int, dict], None] | None = None,
                 on_load: Callable[[int, int], None] | None = None,
@@ -78,8 +84,7 @@ def _train(kind: str, paths: Sequence[str], *, epochs: int | None, members: int 
     """Run the trainer of ``kind`` (see :func:`train_model`); the encoder, not saved."""
     if kind not in TRAINERS:
         raise TrainingError(f"unknown model kind {kind!r} (kinds: {', '.join(sorted(TRAINERS))})")
-    if not all(importlib.util.find_spec(m) for m in TRAINING_MODULES):
-        raise TrainingError(TRAINING_EXTRA_MISSING)
+    require_training_extra()
     if len(paths) < 2:
         raise TrainingError(f"need at least 2 audio files to train, found {len(paths)}")
     if members is not None and kind != "contrastive":
@@ -244,6 +249,7 @@ def train_checked(paths: Sequence[str], *, models_dir: str | os.PathLike,
     held-back files.  Activates nothing."""
     from .model.registry import load_encoder
 
+    require_training_extra()  # before loading anything with Keras
     holdout = split_by_folder(paths)
     say(f"holding back {len(holdout.held)} of {len(paths)} files ({HOLDOUT:.0%} of each folder "
         f"of {MIN_FOLDER_FILES} or more) to compare the new model with the current one")
