@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 
 from .audio import is_audio_name
 from .catalog import under
+from .folders import hidden_path
 from .index.store import StoreError
 from .pipeline import scan, stat_file
 from .service import Library
@@ -142,8 +143,8 @@ class Indexer:
     # -- the watcher's sink ---------------------------------------------------------------
     def file_changed(self, path: str, *, immediate: bool = False) -> None:
         path = os.path.abspath(path)
-        if not is_audio_name(path):
-            return
+        if not is_audio_name(path) or hidden_path(path, self.root_of(path)):
+            return  # the scan's rule (engine.folders.hidden): it would remove it again
         with self._cond:
             self._pending[path] = time.monotonic() + (0.0 if immediate else self.settle)
             self._cond.notify_all()
@@ -177,12 +178,15 @@ class Indexer:
         if self.root_of(dest) is None:  # moved out of every watched folder
             self.deleted(src)
             return
+        if hidden_path(dest, self.root_of(dest)):  # renamed hidden: the scan skips it
+            self.deleted(src)
+            return
         if os.path.isdir(dest):
             for _, old, new in self.catalog.move(src, dest):
                 self._emit("moved", old, new)
             self.folder_appeared(dest)  # anything not known yet (plan skips the rest)
             return
-        if not is_audio_name(dest) or os.path.basename(dest).startswith("."):
+        if not is_audio_name(dest):
             self.deleted(src)
             return
         moved = self.catalog.move(src, dest)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .audio import AudioError, file_fingerprint, is_audio_name, load_audio
 from .features import l2_normalise
+from .folders import hidden, read_mounts, refuse_folder
 from .index.store import FileStat
 from .model.base import Encoder
 
@@ -43,12 +44,17 @@ def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: Fa
 
     Follows symbolic links to folders, but never into a folder already visited (symlink loops
     and two links to one folder are harmless: each folder is listed once, under the first
-    path that reaches it); folders named like audio files are not files and are descended
-    into, not returned; unreadable folders are skipped.  ``links``, when given, receives
+    path that reaches it), and never into a system folder or pseudo file system
+    (``engine.folders.refuse_folder``: a link to ``/`` or ``/proc``, a ``proc`` mounted
+    inside); hidden names (``engine.folders.hidden``) are skipped with all they hold; folders
+    named like audio files are not files and are descended into, not returned; unreadable
+    folders are skipped.  ``links``, when given, receives
     ``(link path, resolved folder)`` for each symbolic link to a folder that was followed.
     """
     seen: set[tuple[int, int]] = set()
     stack = [os.path.abspath(f) for f in folders]
+    mounts = read_mounts()
+    points = {m[0] for m in mounts}
     while stack:
         if should_stop():
             return
@@ -70,10 +76,13 @@ def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: Fa
             continue
         subdirs = []
         for entry in entries:
-            if entry.name.startswith("."):
-                continue  # hidden files: ._AppleDouble, .DS_Store, editors' temp files
+            if hidden(entry.name):
+                continue  # hidden (engine.folders.hidden): ._AppleDouble, .DS_Store, .git
             try:
                 if entry.is_dir(follow_symlinks=True):
+                    if (entry.is_symlink() or entry.path in points) and refuse_folder(
+                            os.path.realpath(entry.path), mounts) is not None:
+                        continue  # a link to /, /proc ... or a pseudo file system mounted here
                     subdirs.append(entry.path)
                 elif is_audio_name(entry.name) and entry.is_file(follow_symlinks=True):
                     yield entry.path
