@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat as stat_mod
 import threading
 import time
 from typing import Callable, Iterable
@@ -289,7 +290,8 @@ class Indexer:
             return [], []
 
     def _embed(self, paths: list[str]) -> None:
-        gone = [p for p in paths if not os.path.isfile(p)]
+        # an unreadable file or folder (no permission) is not gone: its entry stays as it is
+        gone = [p for p in paths if _missing(p)]
         for p in gone:  # deleted (or a dead result): remove it, or notice an unplugged drive
             self.deleted(p)
         todo, _ = self.library.plan(p for p in paths if os.path.isfile(p))
@@ -330,13 +332,22 @@ class Indexer:
 
     def _reconcile_root(self, root: str) -> None:
         links: list[tuple[str, str]] = []
-        on_disk = set(scan([root], should_stop=self._stop.is_set, links=links))
+        unreadable: list[str] = []
+        on_disk = set(scan([root], should_stop=self._stop.is_set, links=links,
+                           unreadable=unreadable))
         if self._stop.is_set():
             return
         if self.on_links is not None:
             self.on_links(root, links)
         known = {e.path: e for e in self.catalog.entries(under=root)}
-        vanished = {p: e for p, e in known.items() if p not in on_disk}
+        # a folder that could not be listed is like an unplugged drive: what it holds is
+        # unknown, not gone; its entries stay as they are until a scan can list it again
+        kept = {p for p in known if p not in on_disk and any(under(p, u) for u in unreadable)}
+        for folder in unreadable:
+            log.warning("cannot list %s (no permission?): its %d entries are kept as they are "
+                        "and it is listed again at the next scan", folder,
+                        sum(1 for p in kept if under(p, folder)))
+        vanished = {p: e for p, e in known.items() if p not in on_disk and p not in kept}
         new = [p for p in on_disk if p not in known]
         if vanished and new:  # moved while we were not looking: keep their embeddings
             by_content = {(e.fingerprint, e.size): e for e in vanished.values()
@@ -394,6 +405,18 @@ class Indexer:
         for root in self.roots():
             if root not in self._offline and not os.path.isdir(root):
                 self._go_offline(root)
+
+
+def _missing(path: str) -> bool:
+    """Whether ``path`` is gone (or no file any more); False when it cannot be looked at
+    (a folder on the way without permission: unknown, not gone)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return not stat_mod.S_ISREG(st.st_mode)
 
 
 def _lower_priority(nice: int) -> None:

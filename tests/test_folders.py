@@ -12,6 +12,7 @@ import pytest
 from engine.folders import hidden_path, parse_mounts, refuse_folder
 from engine.pipeline import scan
 from tests.test_one_owner import P, cli, make_folder
+from tests.waiting import wait_for
 
 MOUNTS = [("/", "ext4"), ("/proc", "proc"), ("/sys", "sysfs"), ("/sys/fs/cgroup", "cgroup2"),
           ("/dev", "devtmpfs"), ("/dev/shm", "tmpfs"), ("/run", "tmpfs"),
@@ -122,3 +123,57 @@ def test_python_warnings_are_logged_through_the_repeat_filter(tmp_path):
 ])
 def test_the_hidden_rule(path, root, skipped):
     assert hidden_path(path, root) == skipped
+
+
+def _without_root_powers(d):
+    """Run the daemon so that permissions apply to it: as root, without the capabilities that
+    let root read anything (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+    if os.geteuid() != 0:
+        return d
+    import shutil
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    d.args = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *d.args]
+    return d
+
+
+def test_an_unreadable_folder_keeps_its_entries_and_unreadable_files_are_recorded(
+        daemon_factory, cli_env, tmp_path):
+    lib = make_folder(tmp_path / "lib", 2)
+    sub = make_folder(lib / "sub", 3, base=600)
+    d = _without_root_powers(daemon_factory([lib])).start()
+    d.wait_idle(indexed=5)
+    try:
+        os.chmod(sub, 0)
+        assert d.peer.request(d.port, f"{P}/rescan")
+        wait_for(lambda: f"cannot list {sub}" in d.log(), timeout=30, message=d.log())
+        assert d.wait_idle(indexed=5)  # kept, not removed
+        # a query leaves them out (unreadable now) and does not remove them either
+        d.peer.send(d.port, f"{P}/similar", str(lib / "s000.wav"), 10)
+        begin = d.peer.receive(20, f"{P}/results/begin")
+        assert begin is not None and begin[1][1] == 1, d.log()
+        assert d.wait_idle(indexed=5)
+        # a new file nobody may read: recorded with its reason, not left out
+        from tests.audiogen import tone, write
+        locked = lib / "locked.wav"
+        write(tmp_path / "locked.wav", tone(900))
+        os.chmod(tmp_path / "locked.wav", 0)
+        os.rename(tmp_path / "locked.wav", locked)  # unreadable from its first event
+        d.peer.request(d.port, f"{P}/rescan")
+        def failures():
+            out = cli(d.env, "status")
+            return f"failed: {locked}: cannot read file: Permission denied" in out.stdout, out
+
+        try:
+            wait_for(lambda: failures()[0], timeout=30, interval=0.2, message="the failure")
+        except AssertionError:
+            raise AssertionError(f"{failures()[1]} {d.log()}") from None
+    finally:
+        os.chmod(sub, 0o755)
+    os.chmod(locked, 0o644)
+    d.peer.request(d.port, f"{P}/rescan")
+    d.wait_idle(indexed=6)  # the 3 kept, and the file that can be read now
+    assert str(locked) not in cli(d.env, "status").stdout
+    assert d.signal() == 0
+    # nothing was embedded twice: the 5 at the start and the one that became readable
+    assert "embedded 6 files this run" in d.log(), d.log()
