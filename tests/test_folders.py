@@ -177,3 +177,29 @@ def test_an_unreadable_folder_keeps_its_entries_and_unreadable_files_are_recorde
     assert d.signal() == 0
     # nothing was embedded twice: the 5 at the start and the one that became readable
     assert "embedded 6 files this run" in d.log(), d.log()
+
+
+def test_the_watcher_and_the_scan_skip_the_same_hidden_files(daemon_factory, tmp_path):
+    from tests.audiogen import tone, write
+    from tests.test_one_owner import results
+
+    lib = make_folder(tmp_path / "lib", 2)
+    make_folder(lib / "kit", 2, base=500)
+    d = daemon_factory([lib]).start()
+    d.wait_idle(indexed=4)
+    write(lib / ".cache" / "a.wav", tone(310))  # a hidden folder
+    write(lib / "kit" / ".trash" / "deep" / "b.wav", tone(330))  # one on the way
+    write(lib / "kit" / ".c.wav", tone(350))  # a hidden name
+    write(lib / "new.wav", tone(370))
+    wait_for(lambda: str(lib / "new.wav") in results(d, lib / "s000.wav"), timeout=30)
+    d.wait_idle(indexed=5)
+    assert sorted(results(d, lib / "s000.wav")) == sorted(
+        str(p) for p in [lib / "s001.wav", lib / "kit" / "s000.wav", lib / "kit" / "s001.wav",
+                         lib / "new.wav"])
+    # a folder renamed hidden leaves the index, as the next scan would decide
+    os.rename(lib / "kit", lib / ".kit")
+    d.wait_idle(indexed=3)
+    d.peer.request(d.port, f"{P}/rescan")
+    wait_for(lambda: "3 files, 3 unchanged, 0 to embed, 0 gone" in d.log(), timeout=30,
+             message="the rescan")
+    assert d.wait_idle(indexed=3)
