@@ -203,3 +203,19 @@ def test_the_watcher_and_the_scan_skip_the_same_hidden_files(daemon_factory, tmp
     wait_for(lambda: "3 files, 3 unchanged, 0 to embed, 0 gone" in d.log(), timeout=30,
              message="the rescan")
     assert d.wait_idle(indexed=3)
+
+
+def test_a_system_folder_kept_from_before_is_forgotten_at_start(daemon_factory, cli_env,
+                                                                  tmp_path):
+    from engine.catalog import Catalog
+
+    lib = make_folder(tmp_path / "lib", 2)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    old = Catalog(data, "any-model")  # as an earlier version accepted it over OSC
+    old.add_root("/proc", "osc")
+    old.close()
+    d = daemon_factory([lib]).start()
+    d.wait_idle(indexed=2)
+    assert d.peer.request(d.port, f"{P}/folders")[1] == [str(lib)]
+    assert "refusing to watch /proc:" in d.log() and "no longer watched" in d.log()
