@@ -127,12 +127,19 @@ def read_mounts() -> list[Mount]:
 
 
 def check_folders(paths: Iterable[str]) -> list[tuple[str, str]]:
-    """``[(path, reason), ...]`` for the folders of ``paths`` that must not be watched."""
+    """``[(path, reason), ...]`` for the folders of ``paths`` that must not be watched (the
+    path or, for a symbolic link, its target)."""
     mounts = read_mounts()
     out = []
+    drive = os.environ.get("SystemDrive", "C:")
     for p in paths:
-        why = refuse_folder(os.path.abspath(p), mounts,
-                            system_drive=os.environ.get("SystemDrive", "C:"))
+        path, real = os.path.abspath(p), os.path.realpath(p)
+        why = refuse_folder(path, mounts, system_drive=drive)
+        if why is None and real != path:  # a link to / or /proc
+            why = refuse_folder(real, mounts, system_drive=drive)
+            if why is not None:
+                why = why.replace(f"refusing to watch {real}:",
+                                  f"refusing to watch {path} (a link to {real}):", 1)
         if why is not None:
             out.append((p, why))
     return out

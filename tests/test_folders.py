@@ -82,6 +82,10 @@ def test_the_daemon_refuses_a_system_folder_over_osc(daemon_factory, tmp_path, f
 
 def test_serve_and_index_refuse_a_system_folder_with_a_message(cli_env, tmp_path):
     lib = make_folder(tmp_path / "lib", 1)
+    os.symlink("/", tmp_path / "everything")
+    out = cli(cli_env, "index", tmp_path / "everything", timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"refusing to watch {tmp_path / 'everything'} (a link to /):" in out.stderr
     out = cli(cli_env, "serve", lib, "/proc", "--osc-port", "0", timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "refusing to watch /proc:" in out.stderr and "(from the command line)" in out.stderr
