@@ -18,6 +18,7 @@ from typing import Sequence
 
 from engine import DataDirBusy, Library
 from engine.datadir import DataDirLock, ensure_private_dir
+from engine.folders import check_folders
 from engine.indexer import Indexer
 from engine.watch import Watcher
 
@@ -30,7 +31,7 @@ log = logging.getLogger("soundalike")
 
 
 def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
-    from .logs import RepeatFilter, SafeFormatter
+    from .logs import RepeatFilter, SafeFormatter, log_warnings
 
     fmt = SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     repeats = RepeatFilter()  # a flood of one kind of line cannot rotate the log away
@@ -48,6 +49,9 @@ def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
         h.setFormatter(fmt)
         h.addFilter(repeats)
         root.addHandler(h)
+    # Python warnings (watchdog's among them) go through the same handlers and filter: one
+    # kind of warning cannot fill the log whatever its text
+    log_warnings()
     for noisy in ("watchdog", "numba", "h5py", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handlers
@@ -117,7 +121,16 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         started.append(library.close)
         catalog = library.catalog
         declared, replaced = declared_folders(config, cli_folders)
+        refused = check_folders(declared)  # system roots, pseudo file systems
+        if refused:
+            raise UserError("; ".join(
+                f"{why} (from the {declared[p]}{' file' if declared[p] == 'config' else ''})"
+                for p, why in refused))
         dropped = catalog.declare_roots(declared, replaced)
+        for root, why in check_folders([r.path for r in catalog.roots()]):
+            log.error("%s (added by %s earlier): it is no longer watched", why,
+                      next(r.origin for r in catalog.roots() if r.path == root))
+            dropped += catalog.forget_root(root)
         orphans = catalog.prune_outside_roots()
         if dropped or orphans:
             log.info("removed %d files of folders no longer watched", len(dropped) + len(orphans))

@@ -10,6 +10,7 @@ import os
 from typing import Callable, Mapping, Protocol
 
 from engine import Library, QueryError, Result
+from engine.folders import check_folders
 from engine.indexer import Indexer
 from engine.watch import Watcher
 
@@ -88,6 +89,8 @@ class DaemonBackend:
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.isdir(path):
             raise QueryError(f"no such folder: {path}")
+        for _, why in check_folders([path]):  # system roots, pseudo file systems
+            raise QueryError(why)
         if self.watcher is not None:
             self.watcher.add(path)
         self.indexer.add_root(path, "osc")

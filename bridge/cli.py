@@ -271,6 +271,14 @@ def refuse_while_held(ddir, what: str) -> None:
         raise UserError(f"cannot {what} now: {busy_message(ddir, holder_pid(ddir))}")
 
 
+def _refuse_system_folders(folders: list[str]) -> None:
+    from engine.folders import check_folders
+
+    refused = check_folders(folders)
+    if refused:
+        raise UserError("; ".join(why for _, why in refused))
+
+
 def cmd_index(args) -> int:
     from engine import DataDirBusy
     from engine.datadir import DataDirLock, ensure_private_dir
@@ -281,6 +289,7 @@ def cmd_index(args) -> int:
     for f in folders:
         if not os.path.isdir(f):
             raise UserError(f"no such folder: {f}")
+    _refuse_system_folders(folders)
     ddir = ensure_private_dir(data_dir(args.data_dir))
     try:
         lock = DataDirLock(ddir).acquire()
@@ -499,6 +508,7 @@ def cmd_train(args) -> int:
     for f in folders:
         if not os.path.isdir(f):
             raise UserError(f"no such folder: {f}")
+    _refuse_system_folders(folders)
     paths = list(scan(folders))
     ddir = data_dir(args.data_dir)
     current_dir = model_override() or active_model_dir(ddir)

@@ -5,6 +5,10 @@
   %s failed" with different addresses are one kind), drops the rest and counts them; the next
   record of that kind after the window says how many were left out.  So 10,000 bad requests
   write a handful of lines instead of rotating every earlier line out of the log file.
+- :func:`log_warnings` sends Python warnings (watchdog's among them) to the ``py.warnings``
+  logger, one kind per place that warns and each cut to ``MAX_WARNING`` characters, so the
+  filter collapses them too (``logging.captureWarnings`` makes each message its own kind, and
+  watchdog's name a whole watch table each).
 - :class:`SafeFormatter` escapes control characters in the message (see bridge/text.py): a file
   name with a newline cannot forge a log line.  Tracebacks keep their own line breaks.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -62,3 +67,20 @@ class SafeFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = printable(record.message)
         return super().formatMessage(record)
+
+
+MAX_WARNING = 500  # characters of one warning's message that are logged
+
+
+def log_warnings() -> None:
+    """Log Python warnings through ``py.warnings`` (see the module's docstring)."""
+    logger = logging.getLogger("py.warnings")
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if len(text) > MAX_WARNING:
+            text = text[:MAX_WARNING] + f"... [{len(text) - MAX_WARNING} more characters]"
+        where = f"{filename}:{lineno}: {category.__name__}: ".replace("%", "%%")
+        logger.warning(where + "%s", text)
+
+    warnings.showwarning = show

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
+import stat as stat_mod
 import threading
 import time
 from typing import Callable, Iterable
 
 from .audio import is_audio_name
 from .catalog import under
+from .folders import hidden_path
 from .index.store import StoreError
 from .pipeline import scan, stat_file
 from .service import Library
@@ -142,8 +144,8 @@ class Indexer:
     # -- the watcher's sink ---------------------------------------------------------------
     def file_changed(self, path: str, *, immediate: bool = False) -> None:
         path = os.path.abspath(path)
-        if not is_audio_name(path):
-            return
+        if not is_audio_name(path) or hidden_path(path, self.root_of(path)):
+            return  # the scan's rule (engine.folders.hidden): it would remove it again
         with self._cond:
             self._pending[path] = time.monotonic() + (0.0 if immediate else self.settle)
             self._cond.notify_all()
@@ -177,12 +179,15 @@ class Indexer:
         if self.root_of(dest) is None:  # moved out of every watched folder
             self.deleted(src)
             return
+        if hidden_path(dest, self.root_of(dest)):  # renamed hidden: the scan skips it
+            self.deleted(src)
+            return
         if os.path.isdir(dest):
             for _, old, new in self.catalog.move(src, dest):
                 self._emit("moved", old, new)
             self.folder_appeared(dest)  # anything not known yet (plan skips the rest)
             return
-        if not is_audio_name(dest) or os.path.basename(dest).startswith("."):
+        if not is_audio_name(dest):
             self.deleted(src)
             return
         moved = self.catalog.move(src, dest)
@@ -285,7 +290,8 @@ class Indexer:
             return [], []
 
     def _embed(self, paths: list[str]) -> None:
-        gone = [p for p in paths if not os.path.isfile(p)]
+        # an unreadable file or folder (no permission) is not gone: its entry stays as it is
+        gone = [p for p in paths if _missing(p)]
         for p in gone:  # deleted (or a dead result): remove it, or notice an unplugged drive
             self.deleted(p)
         todo, _ = self.library.plan(p for p in paths if os.path.isfile(p))
@@ -326,13 +332,22 @@ class Indexer:
 
     def _reconcile_root(self, root: str) -> None:
         links: list[tuple[str, str]] = []
-        on_disk = set(scan([root], should_stop=self._stop.is_set, links=links))
+        unreadable: list[str] = []
+        on_disk = set(scan([root], should_stop=self._stop.is_set, links=links,
+                           unreadable=unreadable))
         if self._stop.is_set():
             return
         if self.on_links is not None:
             self.on_links(root, links)
         known = {e.path: e for e in self.catalog.entries(under=root)}
-        vanished = {p: e for p, e in known.items() if p not in on_disk}
+        # a folder that could not be listed is like an unplugged drive: what it holds is
+        # unknown, not gone; its entries stay as they are until a scan can list it again
+        kept = {p for p in known if p not in on_disk and any(under(p, u) for u in unreadable)}
+        for folder in unreadable:
+            log.warning("cannot list %s (no permission?): its %d entries are kept as they are "
+                        "and it is listed again at the next scan", folder,
+                        sum(1 for p in kept if under(p, folder)))
+        vanished = {p: e for p, e in known.items() if p not in on_disk and p not in kept}
         new = [p for p in on_disk if p not in known]
         if vanished and new:  # moved while we were not looking: keep their embeddings
             by_content = {(e.fingerprint, e.size): e for e in vanished.values()
@@ -390,6 +405,18 @@ class Indexer:
         for root in self.roots():
             if root not in self._offline and not os.path.isdir(root):
                 self._go_offline(root)
+
+
+def _missing(path: str) -> bool:
+    """Whether ``path`` is gone (or no file any more); False when it cannot be looked at
+    (a folder on the way without permission: unknown, not gone)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return not stat_mod.S_ISREG(st.st_mode)
 
 
 def _lower_priority(nice: int) -> None:

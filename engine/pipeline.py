@@ -18,6 +18,7 @@ import numpy as np
 
 from .audio import AudioError, file_fingerprint, is_audio_name, load_audio
 from .features import l2_normalise
+from .folders import hidden, read_mounts, refuse_folder
 from .index.store import FileStat
 from .model.base import Encoder
 
@@ -31,6 +32,11 @@ class Outcome:
     reused: bool = False  # the vector came from identical content already known
 
 
+#: the fingerprint of a file that could not be opened: its failure is retried once it can be
+#: read (a permission given back changes neither its size nor its mtime)
+UNREAD = ""
+
+
 def stat_file(path: str) -> FileStat:
     """Size, mtime and content fingerprint of ``path`` (raises OSError)."""
     st = os.stat(path)
@@ -38,17 +44,25 @@ def stat_file(path: str) -> FileStat:
 
 
 def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: False,
-         links: list[tuple[str, str]] | None = None) -> Iterator[str]:
+         links: list[tuple[str, str]] | None = None,
+         unreadable: list[str] | None = None) -> Iterator[str]:
     """Absolute paths of the audio files under ``folders``, recursively.
 
     Follows symbolic links to folders, but never into a folder already visited (symlink loops
     and two links to one folder are harmless: each folder is listed once, under the first
-    path that reaches it); folders named like audio files are not files and are descended
-    into, not returned; unreadable folders are skipped.  ``links``, when given, receives
-    ``(link path, resolved folder)`` for each symbolic link to a folder that was followed.
+    path that reaches it), and never into a system folder or pseudo file system
+    (``engine.folders.refuse_folder``: a link to ``/`` or ``/proc``, a ``proc`` mounted
+    inside); hidden names (``engine.folders.hidden``) are skipped with all they hold; folders
+    named like audio files are not files and are descended into, not returned; unreadable
+    folders are skipped.  ``links``, when given, receives
+    ``(link path, resolved folder)`` for each symbolic link to a folder that was followed;
+    ``unreadable``, when given, receives the folders that exist but could not be listed (no
+    permission, an I/O error): what they hold is unknown, not gone.
     """
     seen: set[tuple[int, int]] = set()
     stack = [os.path.abspath(f) for f in folders]
+    mounts = read_mounts()
+    points = {m[0] for m in mounts}
     while stack:
         if should_stop():
             return
@@ -66,14 +80,21 @@ def scan(folders: Iterable[str], *, should_stop: Callable[[], bool] = lambda: Fa
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone since it was seen
         except OSError:
+            if unreadable is not None:
+                unreadable.append(folder)
             continue
         subdirs = []
         for entry in entries:
-            if entry.name.startswith("."):
-                continue  # hidden files: ._AppleDouble, .DS_Store, editors' temp files
+            if hidden(entry.name):
+                continue  # hidden (engine.folders.hidden): ._AppleDouble, .DS_Store, .git
             try:
                 if entry.is_dir(follow_symlinks=True):
+                    if (entry.is_symlink() or entry.path in points) and refuse_folder(
+                            os.path.realpath(entry.path), mounts) is not None:
+                        continue  # a link to /, /proc ... or a pseudo file system mounted here
                     subdirs.append(entry.path)
                 elif is_audio_name(entry.name) and entry.is_file(follow_symlinks=True):
                     yield entry.path
@@ -94,7 +115,14 @@ def prepare(encoder: Encoder, path: str,
     try:
         st = stat_file(path)
     except OSError as exc:
-        return None, None, f"cannot read file: {exc.strerror or exc}", None
+        reason = f"cannot read file: {exc.strerror or exc}"
+        try:  # there but unreadable (no permission): recorded as a failure with the reason
+            raw = os.stat(path)
+        except OSError:
+            return None, None, reason, None  # gone: nothing to record
+        if not stat_mod.S_ISREG(raw.st_mode):
+            return None, None, reason, None
+        return FileStat(path, raw.st_size, raw.st_mtime_ns, UNREAD), None, reason, None
     if reuse is not None:
         known = reuse(st)
         if known is not None:

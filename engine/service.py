@@ -15,13 +15,13 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .catalog import Catalog
+from .catalog import Catalog, under
 from .datadir import ensure_private_dir
 from .errors import QueryError
 from .index.store import Entry, FileStat
 from .model.base import Encoder
 from .models import ActiveModel
-from .pipeline import Outcome, embed_files, scan, stat_file
+from .pipeline import UNREAD, Outcome, embed_files, scan, stat_file
 
 MAX_RESULTS = 1000
 #: a query whose results include files deleted since they were indexed asks again for more, at
@@ -130,6 +130,10 @@ class Library:
                 st = os.stat(p)
             except OSError:
                 continue
+            if entry is not None and entry.status == "failed" and \
+                    entry.fingerprint == UNREAD and os.access(p, os.R_OK):
+                todo.append(p)  # could not be opened before, can now
+                continue
             if entry is not None and entry.size == st.st_size and \
                     entry.mtime_ns == st.st_mtime_ns and \
                     (entry.status == "failed" or entry.model_id == self.model_id):
@@ -189,11 +193,12 @@ class Library:
                 raise QueryError(f"no such folder: {f}")
         for f in folders:
             self.catalog.add_root(f, origin)
-        on_disk = [p for f in folders for p in scan([f])]
+        unreadable: list[str] = []  # folders that could not be listed: kept, not gone
+        on_disk = [p for f in folders for p in scan([f], unreadable=unreadable)]
         todo, _ = self.plan(on_disk)
         present = set(on_disk)
         gone = [e.path for f in folders for e in self.catalog.entries(under=f)
-                if e.path not in present]
+                if e.path not in present and not any(under(e.path, u) for u in unreadable)]
         summary = Summary(removed=len(self.catalog.remove(gone)))
         done = 0
 

@@ -1,7 +1,9 @@
 """Watching folders with watchdog: file-system events become calls on a sink (the Indexer).
 
 The handler only translates; it never blocks on embedding.  Hidden files (a leading dot, as
-copy tools and editors use for temporary files) are ignored until they are renamed.
+copy tools and editors use for temporary files) are ignored until they are renamed; files in
+hidden folders are left out by the sink (``Indexer.file_changed``), with the rule the scan
+uses (``engine.folders.hidden_path``).
 
 Symbolic links to folders inside a watched folder (the usual way to bring an external drive in)
 are watched like real folders: the scan follows them (``engine.pipeline.scan``), and the watcher
@@ -18,6 +20,7 @@ import warnings
 from typing import Callable, Protocol
 
 from .audio import is_audio_name
+from .folders import hidden
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,8 @@ class Sink(Protocol):
 
 
 def _interesting(path: str) -> bool:
-    return is_audio_name(path) and not os.path.basename(path).startswith(".")
+    # a hidden name; hidden folders on the way are the sink's to judge (it knows the roots)
+    return is_audio_name(path) and not hidden(os.path.basename(path))
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -55,7 +59,11 @@ class Watcher:
         # A folder moved out of a watched tree and back in gets its inotify watch again, and
         # watchdog warns (with its whole watch table) that the callback it already had for
         # that folder is replaced by the same one: that is what we want, nothing to report.
+        # The same for a callback removed twice (a folder deleted while its watch goes): each
+        # such warning names the whole watch table, so a large tree would write gigabytes.
         warnings.filterwarnings("ignore", message=r"Callback with id .* already exists",
+                                category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message=r"Callback with id .* does not exist",
                                 category=RuntimeWarning)
         self._observer.start()
 
