@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,29 +67,53 @@ def no_leaked_threads():
     assert not extra, f"leaked threads: {[t.name for t in extra]}"
 
 
-@pytest.fixture(scope="module")
-def library_setup(tmp_path_factory):
-    """(backend, samples folder, sample paths, an outside WAV, a not-audio file)."""
+@contextmanager
+def indexed_backend(data: Path, folder: Path):
+    """A DaemonBackend (MFCC encoder, real Indexer) on data dir ``data`` watching ``folder``,
+    once ``folder`` is indexed; stopped and closed on exit."""
     from bridge.backend import DaemonBackend
     from engine import Library
     from engine.indexer import Indexer
     from engine.model.mfcc import MfccEncoder
 
+    lib = Library(data, encoder=MfccEncoder())
+    indexer = Indexer(lib, settle=0.05)
+    indexer.start()
+    try:
+        backend = DaemonBackend(lib, indexer)
+        indexer.add_root(str(folder))
+        assert indexer.wait_idle(60)
+        yield backend
+    finally:
+        indexer.stop()
+        lib.close()
+
+
+@pytest.fixture(scope="module")
+def library_setup(tmp_path_factory):
+    """(backend, samples folder, sample paths, an outside WAV, a not-audio file)."""
     root = tmp_path_factory.mktemp("osc")
     folder = root / "samples"
     samples = make_samples(folder)
     outside = write_wav(root / "outside" / "query tone é.wav", "sine", 225, seed=99)
     junk = root / "outside" / "junk.wav"
     junk.write_bytes(b"this is not audio at all" * 10)
-    lib = Library(root / "data", encoder=MfccEncoder())
-    indexer = Indexer(lib, settle=0.05)
-    indexer.start()
-    backend = DaemonBackend(lib, indexer)
-    indexer.add_root(str(folder))
-    assert indexer.wait_idle(60)
-    yield backend, folder, samples, outside, junk
-    indexer.stop()
-    lib.close()
+    with indexed_backend(root / "data", folder) as backend:
+        yield backend, folder, samples, outside, junk
+
+
+@pytest.fixture
+def served_data_dir(library_setup, tmp_path, no_leaked_threads):
+    """A server on library_setup's backend, named in a data dir's daemon.json (as a running
+    daemon is, for the CLI to find): (server, data dir, sample paths)."""
+    from bridge.client import write_daemon_file
+    from bridge.server import OscServer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with OscServer(library_setup[0], port=0) as srv:
+        write_daemon_file(data, *srv.address)
+        yield srv, str(data), [str(p) for p in library_setup[2]]
 
 
 @pytest.fixture

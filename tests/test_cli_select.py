@@ -9,22 +9,17 @@ import sys
 
 import pytest
 
-from bridge.client import write_daemon_file
-from bridge.server import OscServer
 
-from osc_helpers import Client, library_setup, no_leaked_threads  # noqa: F401
+from osc_helpers import (Client, library_setup, no_leaked_threads,  # noqa: F401
+                         served_data_dir)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P = "/soundalike"
 
 
 @pytest.fixture
-def daemon(library_setup, tmp_path, no_leaked_threads):
-    data = tmp_path / "data"
-    data.mkdir()
-    with OscServer(library_setup[0], port=0) as srv:
-        write_daemon_file(data, *srv.address)
-        yield srv, str(data), [str(p) for p in library_setup[2]]
+def daemon(served_data_dir):
+    return served_data_dir
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import pytest
 from bridge.server import OscServer
 from bridge.trust import TrustPolicy, socket_owner
 
-from osc_helpers import Client, write_wav
+from osc_helpers import Client, indexed_backend, write_wav
 from tests.test_security import lan, remote  # noqa: F401  (the network namespace fixture)
 
 P = "/soundalike"
@@ -70,11 +70,6 @@ def as_nobody(port: int, requests: list[list]) -> list[list]:
 @pytest.fixture(scope="module")
 def private_setup(tmp_path_factory):
     """A library with symlinks leading out of it, and a 0700 folder of the daemon's user."""
-    from bridge.backend import DaemonBackend
-    from engine import Library
-    from engine.indexer import Indexer
-    from engine.model.mfcc import MfccEncoder
-
     root = tmp_path_factory.mktemp("trust")
     lib = root / "lib"
     for i, kind in enumerate(["sine", "square", "noise", "chirp"]):
@@ -88,19 +83,12 @@ def private_setup(tmp_path_factory):
     locked.chmod(0)
     (lib / "link.wav").symlink_to(private / "real.wav")
     (lib / "linkdir").symlink_to(private, target_is_directory=True)
-    library = Library(root / "data", encoder=MfccEncoder())
-    indexer = Indexer(library, settle=0.05)
-    indexer.start()
-    backend = DaemonBackend(library, indexer)
-    indexer.add_root(str(lib))
-    assert indexer.wait_idle(60)
     outside = [str(private / n) for n in ("real.wav", "junk.wav", "folder.wav", "locked.wav",
                                           "missing.wav")]
     outside += [str(lib / "link.wav"), str(lib / "linkdir" / "real.wav"),
                 str(lib / "linkdir" / "missing.wav")]
-    yield backend, lib, private, outside
-    indexer.stop()
-    library.close()
+    with indexed_backend(root / "data", lib) as backend:
+        yield backend, lib, private, outside
 
 
 def test_socket_owner_finds_the_uid_of_a_real_socket():

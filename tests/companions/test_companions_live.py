@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.client import write_daemon_file
 from bridge.osc_wire import encode
-from bridge.server import OscServer
 from tests.waiting import wait_for
 
-from osc_helpers import Client, library_setup, no_leaked_threads  # noqa: F401
+from osc_helpers import (Client, library_setup, no_leaked_threads,  # noqa: F401
+                         served_data_dir)
 import test_m4l_device as m4l
 import test_m4l_patcher as patcher
 import test_reaper_script as reaper_tests
@@ -41,12 +40,8 @@ def label(path: str) -> str:
 
 
 @pytest.fixture
-def daemon(library_setup, tmp_path, no_leaked_threads):
-    data = tmp_path / "data"
-    data.mkdir()
-    with OscServer(library_setup[0], port=0) as srv:
-        write_daemon_file(data, *srv.address)
-        yield srv, str(data), [str(p) for p in library_setup[2]]
+def daemon(served_data_dir):
+    return served_data_dir
 
 
 # ---------------------------------------------------------------- the three companions
