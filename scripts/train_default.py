@@ -92,6 +92,9 @@ def main(argv=None) -> int:
     p.add_argument("--members", type=int, default=None,
                    help="networks averaged (default: the shipped model's, "
                         "contrastive.SHIPPED_MEMBERS)")
+    p.add_argument("--passes", type=int, metavar="N",
+                   help="train for about N file passes (epochs = N / files, rounded up): "
+                        "a fixed compute budget for a learning curve; overrides --epochs")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--cache", metavar="DIR", help="keep pitch variants here between runs")
@@ -127,6 +130,9 @@ def main(argv=None) -> int:
     recipe = dict(C.DEFAULT_TRAINING)
     if args.epochs is not None:
         recipe["epochs"] = args.epochs
+    if args.passes is not None:
+        recipe["epochs"] = max(1, -(-args.passes // len(rows)))
+        print(f"  {recipe['epochs']} epochs for about {args.passes} file passes", flush=True)
     if args.program_weight is not None:
         recipe["program_weight"] = args.program_weight
     members = C.SHIPPED_MEMBERS if args.members is None else args.members
