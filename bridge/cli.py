@@ -10,7 +10,6 @@ import os
 import sys
 from contextlib import redirect_stdout as _redirect_stdout
 from io import StringIO as _StringOut
-from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
@@ -366,7 +365,7 @@ def _similar(args) -> int:
         try:
             for q in missing:
                 try:
-                    answers[q] = [(r.path, r.score) for r in
+                    answers[q] = [(r.path, r.score, r.similarity) for r in
                                   lib.similar(q, args.count, mode=args.mode, weights=weights)]
                 except Exception as exc:
                     if not is_user_error(exc):
@@ -374,7 +373,6 @@ def _similar(args) -> int:
                     answers[q] = _message(exc)
         finally:
             lib.close()
-    cal = _calibration(args)
     failed = 0
     for q in queries:
         results = answers[q]
@@ -385,17 +383,16 @@ def _similar(args) -> int:
                 print(json.dumps({"query": q, "results": [], "error": results},
                                  ensure_ascii=False), flush=True)
             continue
-        sims = _similarities(cal, [s for _, s in results])
         if args.json:
             print(json.dumps({"query": q, "results": [
                 {"path": p, "score": round(s, 6),
-                 **({"similarity": round(sims[i], 4)} if sims else {})}
-                for i, (p, s) in enumerate(results)]}, ensure_ascii=False), flush=True)
+                 **({"similarity": round(sim, 4)} if sim is not None else {})}
+                for p, s, sim in results]}, ensure_ascii=False), flush=True)
         else:
             print(printable(q))
-            for rank, (p, s) in enumerate(results, 1):
-                sim = f"{sims[rank - 1]:4.0%}  " if sims else ""
-                print(f"  {rank:3d}  {s:.3f}  {sim}{printable(p)}")
+            for rank, (p, s, sim) in enumerate(results, 1):
+                shown = f"{sim:4.0%}  " if sim is not None else ""
+                print(f"  {rank:3d}  {s:.3f}  {shown}{printable(p)}")
     return EXIT_USER if failed else EXIT_OK
 
 
@@ -418,58 +415,6 @@ def _data_dir(args):
     from .paths import data_dir
 
     return data_dir(args.data_dir)
-
-
-def _calibration(args) -> dict | None:
-    """The active model's calibrated similarity (its ``calibration.json``, see
-    engine/calibration.py), or None.  Read without importing the engine: an answer from the
-    daemon stays light."""
-    import importlib.util
-
-    from .paths import data_dir, model_override
-
-    model_dir = model_override()
-    if model_dir is None:  # engine.models.active_model_dir, without the engine
-        models = data_dir(args.data_dir) / "models"
-        try:
-            name = (models / "active").read_text(encoding="utf-8").strip()
-        except OSError:
-            name = ""
-        if name and (models / name / "encoder.json").is_file():
-            model_dir = models / name
-        else:
-            spec = importlib.util.find_spec("engine")
-            if spec is None or not spec.origin:
-                return None
-            model_dir = Path(spec.origin).parent / "models" / "default"
-    try:
-        cal = json.loads((Path(model_dir) / "calibration.json").read_text(encoding="utf-8"))
-        points = [(float(x), float(y)) for x, y in zip(cal["x"], cal["y"], strict=True)]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return {"points": points} if points else None
-
-
-def _similarities(cal, scores: list[float]) -> list[float] | None:
-    """engine.calibration.apply in plain Python: linear between the points, flat beyond."""
-    if cal is None:
-        return None
-    import bisect
-
-    pts = cal["points"]
-    xs = [x for x, _ in pts]
-    out = []
-    for s in scores:
-        i = bisect.bisect_right(xs, s)
-        if i == 0:
-            v = pts[0][1]
-        elif i == len(pts):
-            v = pts[-1][1]
-        else:
-            (x0, y0), (x1, y1) = pts[i - 1], pts[i]
-            v = y0 if x1 == x0 else y0 + (y1 - y0) * (s - x0) / (x1 - x0)
-        out.append(min(1.0, max(0.0, v)))
-    return out
 
 
 def _scores(s: dict) -> str:

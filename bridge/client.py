@@ -157,8 +157,11 @@ class DaemonConnection:
 
     def similar(self, path: str, count: int, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None,
-                timeout: float = QUERY_TIMEOUT) -> list[tuple[str, float]] | None:
-        """The daemon's answer for ``path``; None when it is busy or the answer got lost.
+                timeout: float = QUERY_TIMEOUT
+                ) -> list[tuple[str, float, float | None]] | None:
+        """The daemon's answer for ``path``: ``(path, score, similarity)`` triples (the
+        similarity is None unless asked for with ``/soundalike/similarity``, and for a model
+        without a calibration); None when it is busy or the answer got lost.
 
         Raises UserError with the daemon's message when it cannot answer (no such file, ...).
         """
@@ -174,7 +177,7 @@ class DaemonConnection:
                 return m.args[:1] == (f"{P}/similar",)
             return m.address.startswith(f"{P}/result")
 
-        results: list[tuple[str, float]] = []
+        results: list[tuple[str, float, float | None]] = []
         begun = False
         deadline = time.monotonic() + timeout
         while True:
@@ -189,8 +192,9 @@ class DaemonConnection:
             if m.address == f"{P}/results/begin":
                 begun = m.args[:1] == (path,)
                 results = []
-            elif m.address == f"{P}/result" and begun and m.tags == "isf":
-                results.append((m.args[1], float(m.args[2])))
+            elif m.address == f"{P}/result" and begun and m.tags in ("isf", "isff"):
+                sim = float(m.args[3]) if m.tags == "isff" else None
+                results.append((m.args[1], float(m.args[2]), sim))
             elif m.address == f"{P}/results/end" and begun and m.args[:1] == (path,):
                 return results if len(results) == m.args[1] else None
 
@@ -235,8 +239,9 @@ def connect(data_dir_arg=None, *, timeout: float = PING_TIMEOUT) -> DaemonConnec
 
 def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
                     weights=None, list_name: str = ""
-                    ) -> dict[str, list[tuple[str, float]] | str] | None:
-    """``{query: [(path, score), ...] or the daemon's error message}`` from a running daemon,
+                    ) -> dict[str, list[tuple[str, float, float | None]] | str] | None:
+    """``{query: [(path, score, similarity), ...] or the daemon's error message}`` from a
+    running daemon (the calibrated similarity, None for a model without a calibration),
     None when there is none (or more than 100 results are asked).  A query the daemon could
     not answer in time (busy, lost datagrams) is left out: the caller answers it in-process.
 
@@ -247,10 +252,11 @@ def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mo
     conn = connect(data_dir_arg)
     if conn is None:
         return None
-    answers: dict[str, list[tuple[str, float]] | str] = {}
+    answers: dict[str, list[tuple[str, float, float | None]] | str] = {}
     with conn:
         if list_name != "daw":
             conn.send(f"{P}/list", list_name)
+        conn.send(f"{P}/similarity", 1)
         for q in queries:
             try:
                 results = conn.similar(q, count, mode=mode, weights=weights or None)
@@ -264,8 +270,8 @@ def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mo
 
 def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
                weights=None, list_name: str = ""
-               ) -> list[tuple[str, list[tuple[str, float]]]] | None:
-    """``[(query, [(path, score), ...]), ...]`` from a running daemon, or None when there is
+               ) -> list[tuple[str, list[tuple[str, float, float | None]]]] | None:
+    """``[(query, [(path, score, similarity), ...]), ...]`` from a running daemon, or None when there is
     none (or it could not answer: busy, lost datagrams, more than 100 results asked).
     Raises UserError with the daemon's message for a query it cannot serve."""
     answers = ask_daemon_each(queries, count, data_dir_arg=data_dir_arg, mode=mode,

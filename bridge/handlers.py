@@ -120,6 +120,9 @@ class Handlers:
         # the list each client (host, source port) uses; "" = none (answers to it only)
         self._bindings: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._subscriber_lists: dict[Dest, str] = {}  # destination -> list it follows
+        # destinations (host, port) whose result and cursor messages carry the calibrated
+        # similarity (/soundalike/similarity ,i 1), least recently set first
+        self._similarity: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._expires: dict[Dest, float] = {}     # destination -> when its subscription ends
         self.subscription_ttl = SUBSCRIPTION_TTL
         self.trust = TrustPolicy()  # who may query what (the server sets the config's paths)
@@ -258,28 +261,59 @@ class Handlers:
                                        weights=dict(q.weights) or None)
         results = [r for r in results[:q.count]
                    if r.path != q.path and math.isfinite(r.score)]
-        msgs = [(f"{PREFIX}/results/begin", q.path, len(results))]
-        msgs += [(f"{PREFIX}/result", rank, r.path, float(r.score))
-                 for rank, r in enumerate(results, 1)]
-        msgs.append((f"{PREFIX}/results/end", q.path, len(results)))
         dest = self.dest_for(req.sender)
         with self._lock:  # kept before the answer goes out: a cursor request may follow it
             rl = self._client_list(req)
             if rl is not None:
                 rl.query, rl.results = q.path, results
                 rl.cursor = 0 if results else None
-        for m in msgs:
-            self._send(dest, *m)
+        self._send_results(dest, q.path, results)
         if rl is None:
             return  # a client with no list: its answer went to it alone
         subs = self._followers(rl.name)
         for sub, slots in subs.items():
             if sub != dest:
-                for m in msgs:
-                    self._send(sub, *m)
+                self._send_results(sub, q.path, results)
             self._send_slots(sub, slots, results)
             if results:
-                self._send(sub, *self._cursor_message(0, results))
+                self._send(sub, *self._cursor_message(sub, 0, results))
+
+    def _send_results(self, dest: Dest, query: str, results: Sequence) -> None:
+        self._send(dest, f"{PREFIX}/results/begin", query, len(results))
+        with_sim = self._wants_similarity(dest)
+        for rank, r in enumerate(results, 1):
+            self._send(dest, f"{PREFIX}/result", *self._result_args(rank, r, with_sim))
+        self._send(dest, f"{PREFIX}/results/end", query, len(results))
+
+    @staticmethod
+    def _result_args(rank: int, r, with_similarity: bool) -> tuple:
+        """``rank path score``, and the calibrated similarity for a destination that asked
+        for it (when the model has one)."""
+        if with_similarity and r.similarity is not None:
+            return rank, r.path, float(r.score), float(r.similarity)
+        return rank, r.path, float(r.score)
+
+    def _wants_similarity(self, dest: Dest) -> bool:
+        with self._lock:
+            return (dest[0], dest[1]) in self._similarity
+
+    def similarity(self, route: Route, req: Request) -> None:
+        """/soundalike/similarity ,i 1|0 (or T/F): whether the result and cursor messages sent
+        to this sender's reply destination carry the calibrated similarity (``,isff``)."""
+        if len(req.tags) != 1 or req.tags not in "ifTF":
+            raise wrong(route, req)
+        on = _number(req.tags, req.args[0]) != 0 if req.tags in "if" else req.tags == "T"
+        dest = self.dest_for(req.sender)
+        key = (dest[0], dest[1])
+        with self._lock:
+            if on:
+                self._similarity[key] = None
+                self._similarity.move_to_end(key)
+                while len(self._similarity) > MAX_REPLY_PORTS:
+                    self._similarity.popitem(last=False)
+            else:
+                self._similarity.pop(key, None)
+        self._send(dest, f"{PREFIX}/similarity", 1 if on else 0)
 
     def _send_slots(self, dest: Dest, slots: int, results: Sequence) -> None:
         for n in range(1, slots + 1):
@@ -388,7 +422,7 @@ class Handlers:
         # bring the new subscriber up to date: its labels and the cursor
         self._send_slots(dest, slots, results)
         if cursor is not None:
-            self._send(dest, *self._cursor_message(cursor, results))
+            self._send(dest, *self._cursor_message(dest, cursor, results))
 
     def unsubscribe(self, route: Route, req: Request) -> None:
         if req.tags != "i":
@@ -414,10 +448,9 @@ class Handlers:
         return len(gone)
 
     # -- the cursor over the last results -------------------------------------------------
-    @staticmethod
-    def _cursor_message(index: int, results: Sequence) -> tuple:
-        r = results[index]
-        return (f"{PREFIX}/cursor", index + 1, r.path, float(r.score))
+    def _cursor_message(self, dest: Dest, index: int, results: Sequence) -> tuple:
+        return (f"{PREFIX}/cursor",
+                *self._result_args(index + 1, results[index], self._wants_similarity(dest)))
 
     def _results_of(self, req: Request) -> ResultList:
         """The request's list, which must hold results (lock held)."""
@@ -432,9 +465,12 @@ class Handlers:
         with self._lock:
             rl = self._results_of(req)
             rl.cursor = to(rl.cursor or 0, len(rl.results))
-            msg = self._cursor_message(rl.cursor, rl.results)
-        dest = self.reply(req, *msg)
-        self.push(*msg, skip=dest, to_list=rl.name)
+            cursor, results = rl.cursor, list(rl.results)
+        dest = self.dest_for(req.sender)
+        self._send(dest, *self._cursor_message(dest, cursor, results))
+        for sub in self._followers(rl.name):
+            if sub != dest:
+                self._send(sub, *self._cursor_message(sub, cursor, results))
 
     def _trigger(self, route: Route, req: Request) -> bool:
         """No argument, or one number (a controller button: 0 = released, ignored)."""
@@ -472,8 +508,9 @@ class Handlers:
             raise wrong(route, req)
         with self._lock:
             rl = self._results_of(req)
-            msg = self._cursor_message(rl.cursor or 0, rl.results)
-        self.reply(req, *msg)
+            cursor, results = rl.cursor or 0, list(rl.results)
+        dest = self.dest_for(req.sender)
+        self._send(dest, *self._cursor_message(dest, cursor, results))
 
     # -- the library ----------------------------------------------------------------------
     def folders(self, route: Route, req: Request) -> None:

@@ -51,6 +51,8 @@ ROUTES: dict[str, Route] = {r.address: r for r in [
     Route(f"{PREFIX}/reply_to", "reply_to", "inline", ",i port (0 forgets it)"),
     Route(f"{PREFIX}/select", "select", "inline", ",s path (\"\" clears the selection)"),
     Route(f"{PREFIX}/selection", "selection_get", "inline", "no arguments"),
+    Route(f"{PREFIX}/similarity", "similarity", "inline",
+          ",i 1 or ,i 0 (or T/F): results with the calibrated similarity, or without"),
     Route(f"{PREFIX}/list", "list_choose", "inline",
           "no arguments or ,s name (\"\" for none: answers to this client only)"),
     Route(f"{PREFIX}/subscribe", "subscribe", "inline",

@@ -7,6 +7,7 @@ one lock (``lock``), shared with the indexing pipeline.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
+from . import calibration
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .datadir import ensure_private_dir
 from .errors import QueryError
@@ -40,6 +42,8 @@ def activate_model(data_dir: str | os.PathLike, name: str) -> None:
     tmp.write_text(name + "\n", encoding="utf-8")
     os.replace(tmp, models / "active")
 
+_UNREAD = object()  # ActiveModel._calibration before calibration.json was read
+
 
 class ActiveModel:
     """The encoder of one data dir (given, or the active model dir's), loaded on first use."""
@@ -52,6 +56,7 @@ class ActiveModel:
         #: held around every call into the encoder (queries and the indexing pipeline)
         self.lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._calibration = _UNREAD
 
     @property
     def loaded(self) -> bool:
@@ -90,6 +95,28 @@ class ActiveModel:
     def close(self) -> None:
         if self._encoder is not None:
             self._encoder.close()
+
+    # -- calibrated similarity ------------------------------------------------------------
+    def calibration(self) -> dict | None:
+        """The model's ``calibration.json`` (engine/calibration.py), read once; None if none."""
+        with self._load_lock:
+            if self._calibration is _UNREAD:  # only the calibration of the model in use
+                try:
+                    own = model_id_of(self.model_dir) == self.model_id
+                except ModelError:
+                    own = False
+                self._calibration = calibration.load(self.model_dir) if own else None
+            return self._calibration
+
+    def calibrated(self, results: list) -> list:
+        """``results`` (engine.service.Result) with their calibrated similarity filled in
+        (unchanged when the model has no calibration)."""
+        cal = self.calibration()
+        if cal is None or not results:
+            return results
+        sims = calibration.apply(cal, [r.score for r in results])
+        return [dataclasses.replace(r, similarity=round(float(v), 4))
+                for r, v in zip(results, sims)]
 
     # -- aspects ---------------------------------------------------------------------------
     def aspects(self) -> dict[str, tuple[int, int]]:

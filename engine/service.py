@@ -31,8 +31,12 @@ REFILL_ROUNDS = 4
 
 @dataclass(frozen=True)
 class Result:
+    """One answer: ``score`` is the cosine similarity; ``similarity`` the model's calibrated
+    similarity (engine/calibration.py: the chance that the result is of the query's class),
+    None when the model has no calibration."""
     path: str
     score: float
+    similarity: float | None = None
 
 
 @dataclass
@@ -275,4 +279,6 @@ class Library:
             want = k + 2 * len(dead)
         if dead and self.on_dead is not None:
             self.on_dead(dead)
+        if mode in (None, "", "default") and not weights:  # what the calibration was fitted on
+            return self.model.calibrated(out[:k])
         return out[:k]

@@ -78,23 +78,57 @@ def test_similar_json_adds_the_calibrated_similarity_next_to_the_score(cli_env,
         assert r["similarity"] == pytest.approx(min(max(r["score"], 0.0), 1.0), abs=1e-4)
 
 
-def test_the_cli_reads_and_applies_the_calibration_like_the_engine(tmp_path, monkeypatch):
-    """bridge.cli maps scores without importing the engine; it must agree with it."""
-    import argparse
+def test_similarity_over_osc_is_opt_in_and_follows_the_model_in_use(tmp_path,
+                                                                       mfcc_model_dir):
+    """/soundalike/similarity ,i 1: results and the cursor carry the calibrated similarity
+    (,isff) for that client only; a model without calibration.json (or an encoder that is not
+    the one in the data dir's model folder) gets none."""
+    from bridge.backend import DaemonBackend
+    from bridge.server import OscServer
+    from engine import Library
+    from engine.indexer import Indexer
+    from osc_helpers import Client, make_samples
 
-    from bridge import cli
-
-    cal = C.fit(*_pairs(800, seed=3))
+    cal = {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.2, 0.9]}
     model = tmp_path / "model"
     model.mkdir()
+    for f in mfcc_model_dir.iterdir():
+        (model / f.name).write_bytes(f.read_bytes())
     C.save(model, cal)
-    monkeypatch.setenv("SOUNDALIKE_MODEL", str(model))
-    got = cli._calibration(argparse.Namespace(data_dir=str(tmp_path / "data")))
-    scores = [-1.0, 0.0, 0.61, 0.7, 0.83, 0.9, 0.999, 1.0, 2.0]
-    assert np.allclose(cli._similarities(got, scores), C.apply(cal, scores), atol=1e-9)
-    monkeypatch.delenv("SOUNDALIKE_MODEL")
-    default = cli._calibration(argparse.Namespace(data_dir=str(tmp_path / "data")))
-    from pathlib import Path
+    samples = make_samples(tmp_path / "samples")
+    lib = Library(tmp_path / "data", model_dir=model)
+    indexer = Indexer(lib, settle=0.05)
+    indexer.start()
+    try:
+        indexer.add_root(str(tmp_path / "samples"))
+        assert indexer.wait_idle(60)
+        with OscServer(DaemonBackend(lib, indexer), port=0) as srv, \
+                Client(srv.address) as plain, Client(srv.address) as wants:
+            wants.send("/soundalike/similarity", 1)
+            assert wants.expect("/soundalike/similarity").args == (1,)
+            for client in (plain, wants):
+                client.send("/soundalike/list", "")
+                client.expect("/soundalike/list")
+                client.send("/soundalike/similar", str(samples[0]), 5)
+            _, rows = plain.results()
+            assert rows and all(len(r) == 3 for r in rows)  # the contract's ,isf
+            _, rows = wants.results()
+            assert rows and all(len(r) == 4 for r in rows)
+            for _, _, score, sim in rows:
+                assert sim == pytest.approx(float(C.apply(cal, score)), abs=1e-4)
+            wants.send("/soundalike/similarity", 0)
+            assert wants.expect("/soundalike/similarity").args == (0,)
+            wants.send("/soundalike/similar", str(samples[0]), 3)
+            assert all(len(r) == 3 for r in wants.results()[1])
+            wants.send("/soundalike/similarity", "yes")
+            assert wants.expect("/soundalike/error").args[0] == "/soundalike/similarity"
+    finally:
+        indexer.stop()
+        lib.close()
+    from engine.model.mfcc import MfccEncoder
 
-    shipped = C.load(Path(__file__).resolve().parent.parent / "engine" / "models" / "default")
-    assert (default is None) == (shipped is None)
+    other = Library(tmp_path / "data2", encoder=MfccEncoder())
+    try:  # an encoder given without its folder: the default folder's calibration is not its
+        assert other.model.calibration() is None
+    finally:
+        other.close()

@@ -59,8 +59,10 @@ def test_ask_daemon(daemon):
     assert [q for q, _ in answers] == [str(samples[0]), str(outside)]
     for q, results in answers:
         expected = backend.similar(q, 3)
-        assert [p for p, _ in results] == [r.path for r in expected]
-        assert [s for _, s in results] == pytest.approx([r.score for r in expected], abs=1e-6)
+        assert [p for p, _, _ in results] == [r.path for r in expected]
+        assert [s for _, s, _ in results] == pytest.approx([r.score for r in expected],
+                                                            abs=1e-6)
+        assert [sim for _, _, sim in results] == [None] * len(results)  # no calibration
     assert daemon_status(data_dir_arg=data) == {"indexed": len(samples), "pending": 0,
                                                 "state": "idle"}
 
