@@ -95,6 +95,9 @@ def main(argv=None) -> int:
     p.add_argument("--passes", type=int, metavar="N",
                    help="train for about N file passes (epochs = N / files, rounded up): "
                         "a fixed compute budget for a learning curve; overrides --epochs")
+    p.add_argument("--width", type=int, metavar="W",
+                   help="the network's base width (default: the recipe's, "
+                        "DEFAULT_CONFIG['width'])")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--cache", metavar="DIR", help="keep pitch variants here between runs")
@@ -137,6 +140,8 @@ def main(argv=None) -> int:
         recipe["program_weight"] = args.program_weight
     members = C.SHIPPED_MEMBERS if args.members is None else args.members
     cfg = dict(C.DEFAULT_CONFIG)
+    net = {"members": members} if args.width is None else {"members": members,
+                                                            "width": args.width}
     cache = Path(args.cache) if args.cache else None
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     encoder = C.train(variants=variants, labels=[r["class"] for r in rows],
                       groups=[r["source"] for r in rows],
                       programs=[program_of(r["source"]) for r in rows], seed=args.seed,
-                      progress=on_epoch, config={"members": members}, **recipe)
+                      progress=on_epoch, config=net, **recipe)
     encoder.save(args.out)
     print(f"saved {encoder.model_id} to {args.out} ({time.time() - t0:.0f} s)")
     return 0
