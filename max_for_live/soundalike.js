@@ -5,6 +5,11 @@
 // the patcher wires them to [udpsend], [udpreceive], [umenu], [sfplay~], two comments and
 // [sfinfo~] (whose channel count feeds a mono file's one channel to both ears).
 //
+// Results show their calibrated similarity (e.g. "92%": the chance that a result is the same
+// kind of sound, docs/quality.md), asked for with /soundalike/similarity 1 each time the device
+// registers with the daemon; when the daemon sends none (a model without calibration), the raw
+// score ("0.93").
+//
 // Hot-swap: with Swap on and a Simpler (or a Drum Rack whose selected pad holds a Simpler)
 // selected, Prev/Next replace Simpler's sample with the previous/next sample similar to the
 // one it had when swapping began; Original puts that one back.
@@ -50,7 +55,7 @@ var config = {
 var state = {
     ready: false,        // live.thisdevice has banged
     clipPath: null,      // file of the selected audio clip
-    results: [],         // [{rank, path, score}], best first
+    results: [],         // [{rank, path, score, similarity}], best first (similarity: 0-1 or null)
     pending: null,       // results being received: {query, count, items}
     cursor: -1,          // index into results, -1 for none
     lastQuery: null,
@@ -173,8 +178,17 @@ function pathNumbers(api, pattern) {
     return match ? Number(match[1]) : -1;
 }
 
-function scoreText(score) {
-    return Number(score).toFixed(2);
+function scoreText(item) {
+    // The calibrated similarity as a percentage when the daemon sent one, else the raw score.
+    if (item.similarity !== null && item.similarity !== undefined) {
+        return Math.round(Math.max(0, Math.min(1, item.similarity)) * 100) + "%";
+    }
+    return Number(item.score).toFixed(2);
+}
+
+function similarityOf(args) {
+    // /soundalike/result and /soundalike/cursor: rank path score [similarity] (,isf or ,isff).
+    return args.length > 3 ? toNumber(args[3]) : null;
 }
 
 // ---------------------------------------------------------------- messages from the patcher
@@ -432,8 +446,12 @@ function send(message) {
 }
 
 function register() {
-    // Replies and pushes come back to this device's [udpreceive] port.
+    // Replies and pushes come back to this device's [udpreceive] port, with the calibrated
+    // similarity (asked for after reply_to, so that it is that port's; before subscribe, so that
+    // the cursor the subscription sends carries it). A restarted daemon has forgotten all three:
+    // they are sent again before every query and every RENEW_MS.
     send(["/soundalike/reply_to", config.replyPort]);
+    send(["/soundalike/similarity", 1]);
     send(["/soundalike/subscribe", config.replyPort]);
 }
 
@@ -453,13 +471,17 @@ function receive(address, args) {
         }
         var rank = Math.floor(toNumber(args[0]));
         if (rank >= 1) {
-            state.pending.items[rank - 1] = {rank: rank, path: toText(args[1]), score: toNumber(args[2])};
+            state.pending.items[rank - 1] = {rank: rank, path: toText(args[1]), score: toNumber(args[2]),
+                                             similarity: similarityOf(args)};
         }
     } else if (address === "/soundalike/results/end") {
         finishResults(toText(args[0]));
     } else if (address === "/soundalike/cursor") {
-        followCursor(Math.floor(toNumber(args[0])), toText(args[1]));
+        followCursor(Math.floor(toNumber(args[0])), toText(args[1]), similarityOf(args));
     } else if (address === "/soundalike/error") {
+        if (toText(args[0]) === "/soundalike/similarity") {
+            return;  // a daemon from before calibrated similarities: scores are shown instead
+        }
         status("Soundalike: " + toText(args.slice(1)) + " (" + toText(args[0]) + ")");
     } else if (address === "/soundalike/subscribed") {
         status("Connected to Soundalike at " + config.host + ":" + config.port);
@@ -483,7 +505,7 @@ function finishResults(queryPath) {
     state.cursor = results.length ? 0 : -1;
     outlet(OUT_MENU, "clear");
     for (var j = 0; j < results.length; j++) {
-        outlet(OUT_MENU, "append", label(results[j].path) + "  " + scoreText(results[j].score));
+        outlet(OUT_MENU, "append", label(results[j].path) + "  " + scoreText(results[j]));
     }
     var name = label(queryPath || pending.query || "");
     if (!results.length) {
@@ -502,7 +524,7 @@ function finishResults(queryPath) {
     }
 }
 
-function followCursor(rank, path) {
+function followCursor(rank, path, similarity) {
     var index = -1;
     if (rank >= 1 && rank <= state.results.length && state.results[rank - 1].path === path) {
         index = rank - 1;
@@ -513,6 +535,9 @@ function followCursor(rank, path) {
                 break;
             }
         }
+    }
+    if (index >= 0 && similarity !== null && similarity !== undefined) {
+        state.results[index].similarity = similarity;
     }
     if (index < 0 || index === state.cursor) {
         return;  // a cursor on results this device does not show, or where it already is
@@ -528,7 +553,7 @@ function moveCursor(index, withPreview) {
     state.cursor = index;
     outlet(OUT_MENU, "set", index);
     var item = state.results[index];
-    status(item.rank + ". " + label(item.path) + "  " + scoreText(item.score));
+    status(item.rank + ". " + label(item.path) + "  " + scoreText(item));
     if (withPreview) {
         preview(item);
     }
@@ -678,7 +703,7 @@ function swapTo(index) {
     session.current = item.path;
     moveCursor(index, false);
     send(["/soundalike/cursor/pick", item.rank]);
-    status("Swapped in " + item.rank + ". " + label(item.path) + "  " + scoreText(item.score) + " (Original: " + label(session.original) + ")");
+    status("Swapped in " + item.rank + ". " + label(item.path) + "  " + scoreText(item) + " (Original: " + label(session.original) + ")");
 }
 
 function loadIntoClipSlot(track, item) {

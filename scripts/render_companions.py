@@ -11,7 +11,9 @@
 
 The results menu and the TouchOSC rows are empty in the sources (the daemon fills them), so the
 pictures show them filled with EXAMPLE results, drawn in the way the device and the page show
-real ones (folder/name and score).
+real ones from a model with a calibration (folder/name and the calibrated similarity as a
+percentage; the scores are the cosines, the similarities what the shipped model's
+calibration.json makes of them).
 
     python scripts/render_companions.py            # writes docs/images/*.png
     python scripts/render_companions.py --out DIR
@@ -35,9 +37,10 @@ TOSC = ROOT / "scripts" / "touchosc" / "Soundalike.tosc"
 REAPER_SCRIPT = ROOT / "scripts" / "reaper" / "soundalike_find_similar.lua"
 OUT = ROOT / "docs" / "images"
 
-EXAMPLE = [("kicks/boom.wav", 0.93), ("808 kit/kick hard.wav", 0.91), ("kicks/thud 2.wav", 0.87),
-           ("one shots/low tom.aif", 0.84), ("perc/knock.flac", 0.80), ("kicks/sub 1.wav", 0.78),
-           ("vinyl/kick 03.wav", 0.75), ("perc/box.wav", 0.71)]
+EXAMPLE = [("kicks/boom.wav", 0.93, 0.85), ("808 kit/kick hard.wav", 0.91, 0.83),
+           ("kicks/thud 2.wav", 0.87, 0.71), ("one shots/low tom.aif", 0.84, 0.66),
+           ("perc/knock.flac", 0.80, 0.58), ("kicks/sub 1.wav", 0.78, 0.57),
+           ("vinyl/kick 03.wav", 0.75, 0.51), ("perc/box.wav", 0.71, 0.46)]
 EXAMPLE_QUERY = "drums/kick 01.wav"
 
 
@@ -119,8 +122,8 @@ def render_device(maxpat: Path = MAXPAT, scale: int = 2):
             d.text(((r[0] + r[2] - tw) / 2, r[3] - 9 * scale), label, fill=LIVE_TEXT, font=small)
         elif kind == "umenu":
             d.rectangle(r, fill=(40, 40, 40), outline=(110, 110, 110))
-            path, score = EXAMPLE[0]
-            d.text((r[0] + 4 * scale, r[1] + 5 * scale), f"{path}  {score:.2f}", fill=LIVE_TEXT,
+            path, _, similarity = EXAMPLE[0]
+            d.text((r[0] + 4 * scale, r[1] + 5 * scale), f"{path}  {similarity:.0%}", fill=LIVE_TEXT,
                    font=font)
             d.polygon([(r[2] - 12 * scale, r[1] + 8 * scale), (r[2] - 4 * scale, r[1] + 8 * scale),
                        (r[2] - 8 * scale, r[1] + 13 * scale)], fill=LIVE_TEXT)
@@ -171,8 +174,8 @@ def render_touchosc(tosc: Path = TOSC, scale: float = 0.75):
     _, _, w, h = _frame(root)
     img = Image.new("RGBA", (int(w * scale), int(h * scale)), _color(_prop(root, "color")))
     d = ImageDraw.Draw(img)
-    example = {f"name{n}": p for n, (p, _) in enumerate(EXAMPLE, 1)}
-    example.update({f"score{n}": f"{s:.2f}" for n, (_, s) in enumerate(EXAMPLE, 1)})
+    example = {f"name{n}": p for n, (p, _, _) in enumerate(EXAMPLE, 1)}
+    example.update({f"score{n}": f"{sim:.0%}" for n, (_, _, sim) in enumerate(EXAMPLE, 1)})
     example.update({"query": f"Like: {EXAMPLE_QUERY}", "link": "online",
                     "status": f"Selected: {EXAMPLE_QUERY}"})
     drawn = []
@@ -215,12 +218,13 @@ SOUNDALIKE_AS_MODULE = true
 local M = dofile(script)
 M.ui.results = {}
 for line in io.lines(results) do
-  local score, path = line:match('^(%S+) (.*)$')
-  M.ui.results[#M.ui.results + 1] = { path = path, score = tonumber(score) }
+  local score, similarity, path = line:match('^(%S+) (%S+) (.*)$')
+  M.ui.results[#M.ui.results + 1] = { path = path, score = tonumber(score),
+                                      similarity = tonumber(similarity) }
 end
 M.ui.cursor = 2
 M.ui.header = 'Like ' .. M.label('/x/drums/kick 01.wav') .. ' - ' .. #M.ui.results .. ' samples, best first'
-M.ui.status = string.format('2. %s  %.2f', M.label(M.ui.results[2].path), M.ui.results[2].score)
+M.ui.status = string.format('2. %s  %s', M.label(M.ui.results[2].path), M.score_text(M.ui.results[2]))
 M.draw()
 """
 
@@ -236,7 +240,8 @@ def render_reaper(script: Path = REAPER_SCRIPT, scale: float = 1.5):
     with tempfile.TemporaryDirectory() as tmp:
         driver, results = Path(tmp) / "draw.lua", Path(tmp) / "results.txt"
         driver.write_text(_LUA_DRIVER, encoding="utf-8")
-        results.write_text("".join(f"{s} /Samples/{p}\n" for p, s in EXAMPLE), encoding="utf-8")
+        results.write_text("".join(f"{s} {sim} /Samples/{p}\n" for p, s, sim in EXAMPLE),
+                           encoding="utf-8")
         out = subprocess.run([lua, str(driver), str(script), str(results)], capture_output=True,
                              text=True, check=True).stdout
     ops = [json.loads(line) for line in out.splitlines() if line.strip()]

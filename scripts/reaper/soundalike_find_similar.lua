@@ -1,5 +1,5 @@
 -- @description Soundalike: find samples similar to the selected item
--- @version 0.2.0
+-- @version 0.3.0
 -- @about
 --   Asks Soundalike for the samples that sound most like the selected item's source file, in
 --   the background (`soundalike similar --output FILE`, polled with reaper.defer: REAPER stays
@@ -7,7 +7,9 @@
 --   Enter or a click on the highlighted row inserts it at the edit cursor on the selected track,
 --   with Shift as a new take of the item. While the window is open the selected item is
 --   reported to the daemon (`soundalike select FILE`), so TouchOSC and controllers follow
---   REAPER. See docs/daw.md.
+--   REAPER. Each result shows its calibrated similarity (e.g. 92%: the chance that it is the
+--   same kind of sound, docs/quality.md) when the model has one, else the raw score. See
+--   docs/daw.md.
 
 --------------------------------------------------------------------------------------------
 -- Settings: edit these.
@@ -288,7 +290,9 @@ function M.parse_results(output)
         local results = {}
         for _, r in ipairs(value.results) do
           if type(r) == 'table' and type(r.path) == 'string' then
-            results[#results + 1] = { path = r.path, score = tonumber(r.score) or 0 }
+            -- similarity: the calibrated P(same class), 0-1, when the model has a calibration
+            results[#results + 1] = { path = r.path, score = tonumber(r.score) or 0,
+                                      similarity = tonumber(r.similarity) }
           end
         end
         return results, value.query
@@ -296,6 +300,22 @@ function M.parse_results(output)
     end
   end
   return nil
+end
+
+-- How a result's closeness is shown: its calibrated similarity as a percentage ('92%') when
+-- known, else the raw cosine score ('0.93').
+function M.score_text(r)
+  if r.similarity then
+    return string.format('%d%%', math.floor(math.max(0, math.min(1, r.similarity)) * 100 + 0.5))
+  end
+  return string.format('%.2f', r.score or 0)
+end
+
+-- Below this calibrated similarity a result is more likely another kind of sound: drawn dimmed.
+M.UNLIKELY = 0.5
+
+function M.unlikely(r)
+  return r.similarity ~= nil and r.similarity < M.UNLIKELY
 end
 
 local function temp_path(settings)
@@ -443,7 +463,7 @@ local function move(settings, index)
   ui.cursor = index
   local r = ui.results[index]
   local how = M.audition(settings, r.path)
-  ui.status = string.format('%d. %s  %.2f', index, M.label(r.path), r.score) ..
+  ui.status = string.format('%d. %s  %s', index, M.label(r.path), M.score_text(r)) ..
       (how == nil and '  (this REAPER cannot preview: no SWS, no OpenMediaExplorer)' or '')
 end
 
@@ -480,13 +500,15 @@ local function draw()
       gfx.set(0.95, 0.55, 0.15, 1)
       gfx.rect(LEFT - 4, y - 2, WIDTH, ROW_H, 1)
       gfx.set(0.05, 0.05, 0.05, 1)
+    elseif M.unlikely(r) then
+      gfx.set(0.5, 0.5, 0.52, 1)
     else
       gfx.set(0.9, 0.9, 0.9, 1)
     end
     gfx.x, gfx.y = LEFT, y
     gfx.drawstr(string.format('%2d.  %s', i, M.label(r.path)))
     gfx.x = LEFT + WIDTH - 48
-    gfx.drawstr(string.format('%.2f', r.score))
+    gfx.drawstr(M.score_text(r))
   end
   gfx.set(0.6, 0.6, 0.6, 1)
   gfx.x, gfx.y = LEFT, TOP + math.max(#ui.results, 1) * ROW_H + 8

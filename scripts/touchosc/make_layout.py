@@ -7,8 +7,9 @@ root holding one <node type="GROUP"> (the document's root control), and every co
 
 The page: "Find similar" (queries the DAW's current selection: /soundalike/similar with no
 arguments), Prev / Next (move the daemon's result cursor), eight result rows (tap one to pick
-that rank; labels filled by the daemon's /soundalike/slot/N pushes), Rescan, Connect (subscribe
-again) and a status line. The root script (soundalike_root.lua) subscribes on start.
+that rank; labels filled by the daemon's /soundalike/slot/N pushes, each with its calibrated
+similarity as a percentage when the daemon sends one, else its score), Rescan, Connect
+(subscribe again) and a status line. The root script (soundalike_root.lua) subscribes on start.
 
     python scripts/touchosc/make_layout.py           # writes scripts/touchosc/Soundalike.tosc
     python scripts/touchosc/make_layout.py --check   # exit 1 if the committed file is stale

@@ -1,9 +1,14 @@
 -- Soundalike TouchOSC layout: the root script (make_layout.py puts it on the root node).
 --
 -- On start it subscribes to the Soundalike daemon's pushes, asking for the per-rank slot
--- addresses, and then keeps the page up to date from what the daemon pushes:
+-- addresses and for the calibrated similarity (/soundalike/reply_to and /soundalike/similarity
+-- first, so that the setting is the receive port's), and then keeps the page up to date from
+-- what the daemon pushes:
 --   /soundalike/slot/N  ,sf label score   -> the name (folder/name) and score labels of row N
---   /soundalike/cursor  ,isf rank path score -> the highlighted row
+--   /soundalike/result  ,isff rank path score similarity -> row N's similarity (e.g. 92%: the
+--                       chance that it is the same kind of sound), shown instead of the score;
+--                       ,isf (a model without calibration): the score stays
+--   /soundalike/cursor  ,isf or ,isff rank path score [similarity] -> the highlighted row
 --   /soundalike/selected, /status, /progress, /error, /subscribed -> the status line
 -- The selection is the DAW's: the Max for Live device's clip, or the item the REAPER script
 -- reports (soundalike select), so Find similar works with either. When a subscription is not
@@ -28,6 +33,8 @@ local lastSubscribe = nil
 local awaiting = false     -- a subscription sent and not answered yet
 local reachable = nil      -- nil: not known yet
 local cursorRank = 0
+local slots = {}           -- row n -> { label = ..., score = ... } as the daemon pushed it
+local similarities = {}    -- row n -> { label = ..., value = 0-1 } from the last results
 
 local ROW_COLOR = Color(0.16, 0.18, 0.22, 1)
 local CURSOR_COLOR = Color(0.95, 0.55, 0.15, 1)
@@ -52,6 +59,10 @@ local function status(text)
 end
 
 function subscribe()
+  -- replies to this page's requests go to its receive port, which gets the calibrated
+  -- similarity (a restarted daemon has forgotten both: they are sent with every subscription)
+  sendOSC({ '/soundalike/reply_to', { { tag = 'i', value = REPLY_PORT } } })
+  sendOSC({ '/soundalike/similarity', { { tag = 'i', value = 1 } } })
   sendOSC({ '/soundalike/subscribe', { { tag = 'i', value = REPLY_PORT }, { tag = 'i', value = SLOTS } } })
   lastSubscribe = getMillis()
   awaiting = true
@@ -72,15 +83,38 @@ local function highlight(rank)
   end
 end
 
-local function showSlot(n, label, score)
+-- How close row n's result is: its calibrated similarity as a percentage when the daemon sent
+-- one for that result, else the raw score.
+local function scoreText(n, name, score)
+  local sim = similarities[n]
+  if sim and sim.label == name then
+    return string.format('%d%%', math.floor(math.max(0, math.min(1, sim.value)) * 100 + 0.5))
+  end
+  return string.format('%.2f', score or 0)
+end
+
+local function showSlot(n, name, score)
   if n < 1 or n > SLOTS then
     return
   end
-  setText('name' .. n, label or '')
-  if label == nil or label == '' then
+  slots[n] = { label = name or '', score = score }
+  setText('name' .. n, name or '')
+  if name == nil or name == '' then
     setText('score' .. n, '')
   else
-    setText('score' .. n, string.format('%.2f', score or 0))
+    setText('score' .. n, scoreText(n, name, score))
+  end
+end
+
+-- A result or cursor message's similarity (its 4th argument, ,isff), kept for its row.
+local function noteSimilarity(rank, path, value)
+  if rank == nil or rank < 1 or rank > SLOTS or type(value) ~= 'number' then
+    return
+  end
+  similarities[rank] = { label = label(path), value = value }
+  local shown = slots[rank]
+  if shown and shown.label == label(path) then
+    setText('score' .. rank, scoreText(rank, shown.label, shown.score))
   end
 end
 
@@ -135,10 +169,17 @@ function onReceiveOSC(message, connections)
     return true
   end
   if path == '/soundalike/cursor' then
-    highlight(tonumber(arg(arguments, 1)) or 0)
+    local rank = tonumber(arg(arguments, 1)) or 0
+    noteSimilarity(rank, arg(arguments, 2), arg(arguments, 4))
+    highlight(rank)
+    return true
+  end
+  if path == '/soundalike/result' then
+    noteSimilarity(tonumber(arg(arguments, 1)), arg(arguments, 2), arg(arguments, 4))
     return true
   end
   if path == '/soundalike/results/begin' then
+    similarities = {}
     highlight(0)
     setText('query', 'Like: ' .. label(arg(arguments, 1)))
     return true
@@ -163,6 +204,9 @@ function onReceiveOSC(message, connections)
     return true
   end
   if path == '/soundalike/error' then
+    if arg(arguments, 1) == '/soundalike/similarity' then
+      return true  -- a daemon from before calibrated similarities: the scores stay
+    end
     status('Error: ' .. tostring(arg(arguments, 2) or '') .. ' (' .. tostring(arg(arguments, 1) or '') .. ')')
     return true
   end

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,44 @@ def label(path: str) -> str:
 @pytest.fixture
 def daemon(served_data_dir):
     return served_data_dir
+
+
+# a calibration (cosine -> similarity) unlike the identity, so shown similarities are not scores
+CALIBRATION = {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.2, 0.9]}
+
+
+@pytest.fixture
+def calibrated_daemon(tmp_path, mfcc_model_dir):
+    """As served_data_dir, on a model with a calibration.json: (server, data dir, samples)."""
+    from bridge.backend import DaemonBackend
+    from bridge.client import write_daemon_file
+    from bridge.server import OscServer
+    from engine import Library, calibration
+    from engine.indexer import Indexer
+    from osc_helpers import make_samples
+
+    model = tmp_path / "model"
+    shutil.copytree(mfcc_model_dir, model)
+    calibration.save(model, CALIBRATION)
+    samples = make_samples(tmp_path / "samples")
+    lib = Library(tmp_path / "library-data", model_dir=model)
+    indexer = Indexer(lib, settle=0.05)
+    indexer.start()
+    try:
+        indexer.add_root(str(tmp_path / "samples"))
+        assert indexer.wait_idle(60)
+        data = tmp_path / "data"
+        data.mkdir()
+        with OscServer(DaemonBackend(lib, indexer), port=0) as srv:
+            write_daemon_file(data, *srv.address)
+            yield srv, str(data), [str(p) for p in samples]
+    finally:
+        indexer.stop()
+        lib.close()
+
+
+def percent(similarity: float) -> str:
+    return f"{int(similarity * 100 + 0.5)}%"
 
 
 # ---------------------------------------------------------------- the three companions
@@ -156,6 +195,10 @@ def test_result_lists_are_kept_apart(daemon, tmp_path, doc):
         page.collect(lambda m: m.address == "/soundalike/cursor", "TouchOSC's results")
         before = page.rows()
         assert before == [label(p) for p in device_results] + [""]  # 8 rows, 7 other samples
+        # a model without calibration: no similarity comes, and both show the scores
+        assert all(r["similarity"] is None for r in shown["state"]["results"])
+        scores = [page.page()[f"score{n}"]["text"] for n in range(1, 8)]
+        assert all(re.fullmatch(r"-?\d\.\d\d", t) for t in scores), scores
 
         # a REAPER query, private by default, changes neither
         record = run_reaper(tmp_path, data, samples[5], [{"when": "best first", "close": True}])
@@ -178,6 +221,42 @@ def test_result_lists_are_kept_apart(daemon, tmp_path, doc):
         device.wait(lambda r: r["state"]["resultsQuery"] == samples[5], "REAPER's results")
         page.collect(lambda m: m.address == "/soundalike/results/begin" and m.args[0] == samples[5],
                      "REAPER's results on TouchOSC")
+    finally:
+        device.close()
+        page.close()
+
+
+def test_every_companion_shows_the_calibrated_similarity(calibrated_daemon, tmp_path, doc):
+    """On a model with a calibration each companion asks for the similarity and shows it as a
+    percentage: the device in its menu, TouchOSC in its rows, REAPER (through the CLI) in its
+    window."""
+    from engine import calibration
+
+    srv, data, samples = calibrated_daemon
+    page = TouchOSC(srv, tmp_path, doc)
+    device = Device(clip_set(samples[0]), srv.address[1])
+    try:
+        shown = device.wait(lambda r: r["state"]["resultsQuery"] == samples[0]
+                            and len(r["state"]["results"]) == 7, "the device's results")
+        results = shown["state"]["results"]
+        for r in results:  # what the daemon computed with the model's calibration
+            assert r["similarity"] == pytest.approx(float(calibration.apply(CALIBRATION,
+                                                                            r["score"])), abs=1e-3)
+        menu = [o[2] for o in shown["outlets"] if o[0] == m4l.MENU and o[1] == "append"]
+        assert menu[-7:] == [f"{label(r['path'])}  {percent(r['similarity'])}" for r in results]
+
+        page.collect(lambda m: m.address == "/soundalike/cursor", "TouchOSC's results")
+        controls = page.page()
+        assert [controls[f"name{n}"]["text"] for n in range(1, 8)] == \
+            [label(r["path"]) for r in results]
+        assert [controls[f"score{n}"]["text"] for n in range(1, 8)] == \
+            [percent(r["similarity"]) for r in results]
+
+        record = run_reaper(tmp_path, data, samples[3], [{"when": "best first", "close": True}])
+        assert record["ui"]["results"] == 7 and record["messages"] == []
+        drawn = [i["text"] for i in record["inks"]]
+        assert len([t for t in drawn if re.fullmatch(r"\d+%", t)]) == 7, drawn
+        assert re.search(r"  \d+%$", record["ui"]["status"])
     finally:
         device.close()
         page.close()

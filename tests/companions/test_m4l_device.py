@@ -109,10 +109,12 @@ def text_of(message: list) -> str:
     return " ".join(str(w) for w in message[1:])
 
 
-def results_steps(query: str, items: list[tuple[str, float]]) -> list[dict]:
+def results_steps(query: str, items: list[tuple]) -> list[dict]:
+    """The daemon's answer: items are (path, score), sent ,isf, or (path, score, similarity),
+    sent ,isff (a client that asked for the calibrated similarity, on a model with one)."""
     steps = [{"do": "message", "name": "/soundalike/results/begin", "args": [query, len(items)]}]
-    for rank, (path, score) in enumerate(items, start=1):
-        steps.append({"do": "message", "name": "/soundalike/result", "args": [rank, path, score]})
+    for rank, item in enumerate(items, start=1):
+        steps.append({"do": "message", "name": "/soundalike/result", "args": [rank, *item]})
     steps.append({"do": "message", "name": "/soundalike/results/end", "args": [query, len(items)]})
     return steps
 
@@ -120,6 +122,8 @@ def results_steps(query: str, items: list[tuple[str, float]]) -> list[dict]:
 START = [{"do": "thisdevice"}, {"do": "tasks"}]
 RESULTS = [("/lib/kicks/boom.wav", 0.93), ("/lib/kicks/thud 2.wav", 0.87),
            ("/lib/perc/knock.aif", 0.61)]
+CALIBRATED = [("/lib/kicks/boom.wav", 0.93, 0.918), ("/lib/kicks/thud 2.wav", 0.87, 0.7149),
+              ("/lib/perc/knock.aif", 0.61, 0.254)]
 
 
 # ---------------------------------------------------------------- LOM rules
@@ -267,6 +271,31 @@ def test_subscription_is_renewed_before_the_daemon_expires_it():
     assert 0 < record["intervals"][0] / 1000 < SUBSCRIPTION_TTL / 2
 
 
+def registrations(messages: list[list]) -> list[list]:
+    return [m for m in messages if m[0] in ("/soundalike/reply_to", "/soundalike/similarity",
+                                            "/soundalike/subscribe")]
+
+
+def test_the_calibrated_similarity_is_asked_for_whenever_the_device_registers():
+    """reply_to, then /soundalike/similarity 1 (which belongs to the reply port), then subscribe
+    (whose cursor then carries it): at start, on every renewal, and before every query, so a
+    restarted daemon is asked again before it answers."""
+    registration = [["/soundalike/reply_to", 9001], ["/soundalike/similarity", 1],
+                    ["/soundalike/subscribe", 9001]]
+    record = run(START + [{"do": "mark", "label": "later"}, {"do": "interval"},
+                          {"do": "mark", "label": "search"}, {"do": "message", "name": "search"},
+                          {"do": "mark", "label": "port"},
+                          {"do": "message", "name": "replyport", "args": [9111]}])
+    messages = osc(record, None, "later")
+    assert registrations(messages) == registration * 2  # init, and the query of the clip
+    assert messages.index(registration[1]) < messages.index(["/soundalike/similar", CLIP_PATH, 10])
+    assert registrations(osc(record, "later", "search")) == registration
+    assert osc(record, "search", "port") == registration + [["/soundalike/similar", CLIP_PATH, 10]]
+    assert registrations(osc(record, "port")) == [
+        ["/soundalike/reply_to", 9111], ["/soundalike/similarity", 1],
+        ["/soundalike/subscribe", 9111]]
+
+
 def test_unsubscribes_when_the_device_is_deleted():
     record = run(START + [{"do": "mark", "label": "gone"},
                           {"do": "message", "name": "notifydeleted"}])
@@ -291,6 +320,43 @@ def test_results_fill_the_menu_with_names_and_scores():
     ]
     assert text_of(out(record, STATUS, "results")[-1]) == "3 samples like drums/kick 01.wav"
     assert [r["path"] for r in record["state"]["results"]] == [p for p, _ in RESULTS]
+
+
+def test_results_with_a_calibrated_similarity_show_it_as_a_percentage():
+    record = run(START + [{"do": "mark", "label": "results"}]
+                 + results_steps(CLIP_PATH, CALIBRATED) + [
+        {"do": "mark", "label": "next"}, {"do": "message", "name": "next"}])
+    assert [m for m in out(record, MENU, "results", "next") if m[0] == "append"] == [
+        ["append", "kicks/boom.wav  92%"],
+        ["append", "kicks/thud 2.wav  71%"],
+        ["append", "perc/knock.aif  25%"],
+    ]
+    assert text_of(out(record, STATUS, "next")[-1]) == "2. kicks/thud 2.wav  71%"
+    assert [r["similarity"] for r in record["state"]["results"]] == [0.918, 0.7149, 0.254]
+
+
+def test_isf_and_isff_results_each_show_what_they_carry():
+    """An answer without similarities (a model with no calibration) shows scores, and one
+    result without one among others with shows its score."""
+    mixed = [CALIBRATED[0], RESULTS[1]]
+    record = run(START + results_steps(CLIP_PATH, CALIBRATED) + [{"do": "mark", "label": "plain"}]
+                 + results_steps(CLIP_PATH, RESULTS) + [{"do": "mark", "label": "mixed"}]
+                 + results_steps(CLIP_PATH, mixed))
+    appends = lambda a, b=None: [m[1] for m in out(record, MENU, a, b) if m[0] == "append"]
+    assert appends("plain", "mixed") == ["kicks/boom.wav  0.93", "kicks/thud 2.wav  0.87",
+                                         "perc/knock.aif  0.61"]
+    assert appends("mixed") == ["kicks/boom.wav  92%", "kicks/thud 2.wav  0.87"]
+    assert record["state"]["results"][1]["similarity"] is None
+
+
+def test_a_daemon_without_the_similarity_address_is_not_an_error_to_show():
+    record = run(START + [
+        {"do": "message", "name": "/soundalike/subscribed", "args": [9001, 0]},
+        {"do": "mark", "label": "err"},
+        {"do": "message", "name": "/soundalike/error",
+         "args": ["/soundalike/similarity", "unknown address"]},
+    ])
+    assert out(record, STATUS, "err") == []
 
 
 def test_the_same_results_twice_show_once():
@@ -341,6 +407,21 @@ def test_cursor_pushes_from_controllers_are_followed():
     assert out(record, PLAYER, "push", "echo") == [["open", "/lib/perc/knock.aif"], [1]]
     assert out(record, PLAYER, "echo") == []  # already there: no second preview
     assert osc(record, "push") == []  # following a push does not echo it back
+
+
+def test_cursor_pushes_with_a_similarity_are_followed_too():
+    record = run(START + results_steps(CLIP_PATH, CALIBRATED) + [
+        {"do": "mark", "label": "push"},
+        {"do": "message", "name": "/soundalike/cursor",
+         "args": [3, "/lib/perc/knock.aif", 0.61, 0.254]},
+        {"do": "mark", "label": "plain"},
+        {"do": "message", "name": "/soundalike/cursor", "args": [2, "/lib/kicks/thud 2.wav", 0.87]},
+    ])
+    assert out(record, MENU, "push", "plain") == [["set", 2]]
+    assert out(record, PLAYER, "push", "plain") == [["open", "/lib/perc/knock.aif"], [1]]
+    assert text_of(out(record, STATUS, "push", "plain")[-1]) == "3. perc/knock.aif  25%"
+    assert out(record, MENU, "plain") == [["set", 1]]
+    assert text_of(out(record, STATUS, "plain")[-1]) == "2. kicks/thud 2.wav  71%"
 
 
 def test_cursor_push_for_unknown_results_is_ignored():
@@ -647,6 +728,17 @@ def test_hot_swap_steps_through_samples_like_the_original_and_back(lom, device, 
         "Back to the original: " + "/".join(before.split("/")[-2:])
     assert out(record, PLAYER, "answer") == []  # swapping replaces, it does not preview
     assert record["violations"] == [] and record["errors"] == []
+
+
+def test_a_swap_says_how_similar_the_new_sample_is():
+    record = run(START + SWAP_ON + [{"do": "message", "name": "next"}]
+                 + results_steps(SIMPLER_SAMPLE, CALIBRATED) + [
+        {"do": "mark", "label": "next"}, {"do": "message", "name": "next"}], lom=simpler_set())
+    assert swap_calls(record) == [(50, "/lib/kicks/boom.wav"), (50, "/lib/kicks/thud 2.wav")]
+    assert text_of(out(record, STATUS, None, "next")[-1]) == \
+        "Swapped in 1. kicks/boom.wav  92% (Original: old/sample.wav)"
+    assert text_of(out(record, STATUS, "next")[-1]) == \
+        "Swapped in 2. kicks/thud 2.wav  71% (Original: old/sample.wav)"
 
 
 def test_prev_at_the_original_stays_there():

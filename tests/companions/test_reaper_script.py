@@ -32,6 +32,9 @@ pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed")
 
 RESULTS = [["/lib/kicks/boom.wav", 0.934], ["/lib/kicks/thud 2.wav", 0.871],
            ["/lib/perc/knock|x.aif", 0.5]]
+# the same with the calibrated similarity, as `similar --json` gives it for a model with one
+CALIBRATED = [["/lib/kicks/boom.wav", 0.934, 0.9183], ["/lib/kicks/thud 2.wav", 0.871, 0.7149],
+              ["/lib/perc/knock|x.aif", 0.5, 0.1302]]
 
 
 def lua_literal(value) -> str:
@@ -130,8 +133,37 @@ def test_results_are_listed_with_their_folder_and_the_first_is_auditioned(tmp_pa
     for label in (" 1.  kicks/boom.wav", " 2.  kicks/thud 2.wav", " 3.  perc/knock|x.aif"):
         assert label in last
     assert "0.93" in last and "Like audio/kick 01.wav" in last
+    assert "%" not in last  # no similarity in the answer: the scores, as they are
     assert record["auditions"] == [{"how": "explorer", "path": "/lib/kicks/boom.wav", "play": True}]
     assert record["inserts"] == []
+
+
+def ink(record: dict, text: str) -> list[float]:
+    found = [i["color"] for i in record["inks"] if i["text"] == text]
+    assert len(found) == 1, (text, record["inks"])
+    return found[0]
+
+
+def test_a_calibrated_similarity_is_shown_as_a_percentage_and_unlikely_rows_dimmed(tmp_path,
+                                                                                  stand_in):
+    env = {**stand_in.env, "SOUNDALIKE_STANDIN_RESULTS": json.dumps(CALIBRATED)}
+    record = run_reaper(tmp_path, scenario(stand_in, steps=[
+        {"when": RESULTS_SHOWN, "key": "down"},
+        {"when": "2. kicks/thud 2.wav", "close": True}]), env)
+    rows = [i["text"] for i in record["inks"]]
+    for shown in ("92%", "71%", "13%"):
+        assert shown in rows
+    assert not [t for t in rows if t in ("0.93", "0.87", "0.50")]
+    assert record["ui"]["status"] == "2. kicks/thud 2.wav  71%"
+    # row 3 (13 %: more likely another kind of sound) is drawn dimmer than row 1 (92 %)
+    assert sum(ink(record, " 3.  perc/knock|x.aif")[:3]) < sum(ink(record, " 1.  kicks/boom.wav")[:3])
+    assert ink(record, "13%") == ink(record, " 3.  perc/knock|x.aif")
+
+
+def test_results_without_a_similarity_are_not_dimmed(tmp_path, stand_in):
+    record = run_reaper(tmp_path, scenario(stand_in), stand_in.env)
+    assert ink(record, " 3.  perc/knock|x.aif") == ink(record, " 2.  kicks/thud 2.wav")
+    assert ink(record, "0.50") == ink(record, "0.87")
 
 
 def test_audition_then_insert_with_the_keyboard(tmp_path, stand_in):

@@ -42,6 +42,7 @@ def test_the_reaper_picture_is_the_scripts_own_drawing():
     texts = [t for op, t in drawn if op == "text"]
     assert " 1.  kicks/boom.wav" in texts and " 2.  808 kit/kick hard.wav" in texts
     assert any(t.startswith("Up/Down or N/P: audition") for t in texts)
+    assert "85%" in texts and "0.93" not in texts  # the example model has a calibration
 
 
 def test_main_writes_the_three_pictures(tmp_path):

@@ -183,11 +183,27 @@ def s(value: str) -> str:
     return "{tag='s', value=%s}" % json.dumps(value)
 
 
+def i(value: int) -> str:
+    return "{tag='i', value=%d}" % value
+
+
+def f(value: float) -> str:
+    return "{tag='f', value=%r}" % value
+
+
+# what the root script sends to subscribe: the reply port, the similarity opt-in (for that port),
+# then the subscription itself
+SUBSCRIPTION = ["/soundalike/reply_to", "/soundalike/similarity", "/soundalike/subscribe"]
+
+
 @needs_lua
 def test_root_script_subscribes_for_slot_pushes_on_start(doc, tmp_path):
     result = run_lua(doc, "Soundalike", "init()\n", tmp_path)
-    assert result["sent"] == [{"path": "/soundalike/subscribe",
-                               "args": [{"tag": "i", "value": 9002}, {"tag": "i", "value": 8}]}]
+    assert result["sent"] == [
+        {"path": "/soundalike/reply_to", "args": [{"tag": "i", "value": 9002}]},
+        {"path": "/soundalike/similarity", "args": [{"tag": "i", "value": 1}]},
+        {"path": "/soundalike/subscribe",
+         "args": [{"tag": "i", "value": 9002}, {"tag": "i", "value": 8}]}]
     assert result["controls"]["status"]["text"] == "Connecting to Soundalike..."
 
 
@@ -204,6 +220,78 @@ receive('/soundalike/slot/9', {{ {s('ignored')}, {{tag='f', value=0.1}} }})
     assert (c["name1"]["text"], c["score1"]["text"]) == ("boom.wav", "0.93")
     assert (c["name2"]["text"], c["score2"]["text"]) == ("thud 2.wav", "0.50")
     assert (c["name3"]["text"], c["score3"]["text"]) == ("", "")
+
+
+def scores(result: dict) -> list[str]:
+    return [result["controls"][f"score{n}"]["text"] for n in range(1, 9)]
+
+
+@needs_lua
+def test_rows_show_the_calibrated_similarity_when_the_results_carry_it(doc, tmp_path):
+    """,isff results (a model with a calibration) give their rows a percentage; a ,isf result
+    keeps its score."""
+    result = run_lua(doc, "Soundalike", f"""
+init()
+receive('/soundalike/results/begin', {{ {s('/s/kick 01.wav')}, {i(3)} }})
+receive('/soundalike/result', {{ {i(1)}, {s('/lib/kicks/boom.wav')}, {f(0.934)}, {f(0.918)} }})
+receive('/soundalike/result', {{ {i(2)}, {s('/lib/kicks/thud 2.wav')}, {f(0.871)}, {f(0.465)} }})
+receive('/soundalike/result', {{ {i(3)}, {s('/lib/perc/knock.aif')}, {f(0.61)} }})
+receive('/soundalike/results/end', {{ {s('/s/kick 01.wav')}, {i(3)} }})
+receive('/soundalike/slot/1', {{ {s('kicks/boom.wav')}, {f(0.934)} }})
+receive('/soundalike/slot/2', {{ {s('kicks/thud 2.wav')}, {f(0.871)} }})
+receive('/soundalike/slot/3', {{ {s('perc/knock.aif')}, {f(0.61)} }})
+receive('/soundalike/slot/4', {{ {s('')}, {f(0)} }})
+""", tmp_path)
+    assert scores(result)[:4] == ["92%", "47%", "0.61", ""]
+    assert result["controls"]["name1"]["text"] == "kicks/boom.wav"
+
+
+@needs_lua
+def test_new_results_without_similarity_show_scores_again(doc, tmp_path):
+    """Similarities belong to the results they came with: the next answer (from a model without
+    calibration, or about other files) shows its own scores, and a slot whose label is not the
+    result's is not given its similarity."""
+    result = run_lua(doc, "Soundalike", f"""
+init()
+receive('/soundalike/results/begin', {{ {s('/s/a.wav')}, {i(2)} }})
+receive('/soundalike/result', {{ {i(1)}, {s('/lib/kicks/boom.wav')}, {f(0.93)}, {f(0.9)} }})
+receive('/soundalike/result', {{ {i(2)}, {s('/lib/kicks/thud.wav')}, {f(0.9)}, {f(0.8)} }})
+receive('/soundalike/slot/1', {{ {s('kicks/boom.wav')}, {f(0.93)} }})
+receive('/soundalike/slot/2', {{ {s('other/file.wav')}, {f(0.9)} }})
+before = control('score1').values.text .. '|' .. control('score2').values.text
+receive('/soundalike/results/begin', {{ {s('/s/b.wav')}, {i(1)} }})
+receive('/soundalike/result', {{ {i(1)}, {s('/lib/kicks/boom.wav')}, {f(0.88)} }})
+receive('/soundalike/slot/1', {{ {s('kicks/boom.wav')}, {f(0.88)} }})
+control('status').values.text = before
+""", tmp_path)
+    assert result["controls"]["status"]["text"] == "90%|0.90"
+    assert scores(result)[0] == "0.88"
+
+
+@needs_lua
+def test_a_cursor_with_a_similarity_shows_it_on_its_row(doc, tmp_path):
+    """On subscribing the daemon sends the labels and the cursor only: a ,isff cursor gives its
+    row the similarity; ,isf leaves the score."""
+    result = run_lua(doc, "Soundalike", f"""
+init()
+receive('/soundalike/slot/1', {{ {s('kicks/boom.wav')}, {f(0.93)} }})
+receive('/soundalike/slot/2', {{ {s('kicks/thud.wav')}, {f(0.9)} }})
+receive('/soundalike/cursor', {{ {i(1)}, {s('/lib/kicks/boom.wav')}, {f(0.93)} }})
+receive('/soundalike/cursor', {{ {i(2)}, {s('/lib/kicks/thud.wav')}, {f(0.9)}, {f(0.805)} }})
+""", tmp_path)
+    assert scores(result)[:2] == ["0.93", "81%"]
+    colors = {n: result["controls"][f"row{n}"]["color"] for n in range(1, 9)}
+    assert colors[2] != colors[1]
+
+
+@needs_lua
+def test_a_daemon_without_similarity_support_leaves_the_status_alone(doc, tmp_path):
+    result = run_lua(doc, "Soundalike", f"""
+init()
+receive('/soundalike/subscribed', {{ {i(9002)}, {i(8)} }})
+receive('/soundalike/error', {{ {s('/soundalike/similarity')}, {s('unknown address')} }})
+""", tmp_path)
+    assert result["controls"]["status"]["text"] == "Connected to Soundalike"
 
 
 @needs_lua
@@ -248,7 +336,7 @@ advance(20000); update()
 receive('/soundalike/subscribed', { {tag='i', value=9002}, {tag='i', value=8} })
 root:notify('subscribe')
 """, tmp_path)
-    assert [m["path"] for m in result["sent"]] == ["/soundalike/subscribe"] * 3
+    assert [m["path"] for m in result["sent"]] == SUBSCRIPTION * 3
 
 
 @needs_lua
@@ -269,7 +357,7 @@ control('status').values.text = early .. '#' .. offline .. '#' .. control('statu
     assert text.startswith("No answer from Soundalike: is `soundalike serve` running")
     assert link == "OFFLINE"
     assert back == "Connected to Soundalike" and result["controls"]["link"]["text"] == "online"
-    assert [m["path"] for m in result["sent"]] == ["/soundalike/subscribe"] * 2
+    assert [m["path"] for m in result["sent"]] == SUBSCRIPTION * 2
 
 
 @needs_lua

@@ -21,7 +21,8 @@
 -- in double quotes) and run through /bin/sh with each argument single-quoted; with timeout -1
 -- it runs in the background and ExecProcess returns at once, as REAPER's does.
 -- Prints, as JSON, everything the script did: `events` is the ordered log of what the user
--- would have noticed (exec, audition, insert, message, step).
+-- would have noticed (exec, audition, insert, message, step); `inks` the last frame's texts
+-- with the colour each was drawn in.
 
 local script_path, scenario_path = arg[1], arg[2]
 local here = arg[0]:match('^(.*)[/\\]') or '.'
@@ -177,16 +178,21 @@ if scenario.js_mouse then
 end
 
 local frame, last_frame, pending_char, closed = {}, '', 0, false
+local ink, inks = { 1, 1, 1, 1 }, {}
 gfx = {
   x = 0, y = 0, w = 480, h = 300, mouse_cap = 0, mouse_x = 0, mouse_y = 0,
   init = function() call('gfx.init') end,
-  set = function() end,
+  set = function(r, g, b, a) ink = { r, g or r, b or r, a or 1 } end,
   rect = function() end,
-  drawstr = function(text) frame[#frame + 1] = text end,
+  drawstr = function(text)
+    frame[#frame + 1] = text
+    inks[#inks + 1] = { text = text, color = ink }
+  end,
   update = function()
     local text = table.concat(frame, '\n')
     if text ~= last_frame then record.frames[#record.frames + 1] = text end
-    last_frame, frame = text, {}
+    record.inks = inks  -- the last frame's texts, each with the colour it was drawn in
+    last_frame, frame, inks = text, {}, {}
   end,
   getchar = function()
     if closed then return -1 end

@@ -1,7 +1,7 @@
 """A stand-in for the `soundalike` command: answers per the CLI contract without a model.
 
 `similar --json [--output OUT] ... FILE` answers with the results in SOUNDALIKE_STANDIN_RESULTS
-(a JSON list of [path, score]), on stdout or into OUT (atomically, like the real CLI), after
+(a JSON list of [path, score] or [path, score, similarity]), on stdout or into OUT (atomically, like the real CLI), after
 some noise on stderr like a real program's warnings. `select FILE` just succeeds.
 Every invocation appends its argv as a JSON line to SOUNDALIKE_STANDIN_ARGV.
 SOUNDALIKE_STANDIN_FAIL="message" makes `similar` fail like the CLI does on a user error (that
@@ -47,5 +47,7 @@ query = argv[-1]
 results = json.loads(os.environ.get("SOUNDALIKE_STANDIN_RESULTS", "[]"))[:count]
 print("W0000 some library warning on stderr", file=sys.stderr, flush=True)
 answer(json.dumps({"query": os.path.abspath(query),
-                   "results": [{"path": p, "score": s} for p, s in results]},
+                   "results": [{"path": r[0], "score": r[1],
+                                **({"similarity": r[2]} if len(r) > 2 else {})}
+                               for r in results]},
                   ensure_ascii=False))
