@@ -408,6 +408,16 @@ def test_daemon_indexes_answers_and_watches_names_that_are_not_utf8(daemon_facto
         os.remove(renamed)
         daemon.wait_idle(indexed=len(files) + 2, timeout=60)
         assert renamed not in result_paths(raw.query(anchor)[1])
-        assert "Traceback" not in daemon.log()
+
+        # `soundalike index` of another such folder while the daemon runs goes through it
+        more = os.path.join(os.fsencode(tmp_path), b"more\xf0")
+        put(write(tmp_path / "more" / "m.wav", kick(48)).parent, b"m\xf1.wav", tone(260))
+        os.rename(tmp_path / "more", more)
+        _, out, _ = run(dict(daemon.env, PYTHONIOENCODING="utf-8:strict"), "index", more)
+        assert out.strip() == "indexed 2, skipped 0 unchanged, failed 0, removed 0"
+        daemon.wait_idle(indexed=len(files) + 4, timeout=60)
+        log = daemon.log()
+        assert "Traceback" not in log
+        assert "junk\\xfe.wav" in log  # the failure's log line names it, escaped
     finally:
         raw.close()
