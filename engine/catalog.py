@@ -266,38 +266,37 @@ class Catalog:
         Files deleted while they were being embedded, or whose folder stopped being watched,
         are dropped, not stored.  When the batch cannot be stored, each file is stored on its
         own: one the store cannot take is returned as failed (with why, and logged; no row,
-        so the next scan tries it again) and the others are stored.  Only when none can be
-        stored for the store's own reason (``StoreError``: a full disk, read-only) does this
-        raise, and the caller keeps the batch to retry.
-        """
+        so the next scan tries it again) and the others are stored.  When the store fails for
+        a reason of its own (``StoreError``: a full disk, read-only) this raises it, after
+        storing what it could: the caller keeps the batch to retry (planning again skips the
+        files stored)."""
         with self._write:
             outcomes = [o for o in outcomes
                         if self.root_of(o.stat.path) is not None and os.path.isfile(o.stat.path)]
             try:
                 return self._record(outcomes)
             except Exception as exc:  # sorted out below, file by file
-                first = exc
-            if len(outcomes) == 1 and isinstance(first, StoreError):
-                raise first
-            # one file the store cannot take must not lose the others: each on its own; only
-            # when the store takes none for a reason of its own (a full disk, read-only) is
-            # the batch the caller's to retry
+                if len(outcomes) == 1 and isinstance(exc, StoreError):
+                    raise
+            # one file the store cannot take must not lose the others: each on its own
             done: list[str] = []
             failed: list[tuple[str, str]] = []
-            errors: list[Exception] = []
+            store_error: StoreError | None = None
             for o in outcomes:
                 try:
                     d, f = self._record([o])
+                except StoreError as exc:  # the store's own trouble (a full disk, read-only)
+                    store_error = store_error or exc
+                    continue
                 except Exception as exc:  # this file's alone
-                    errors.append(exc)
                     log.error("cannot store %s: %s: %s", o.stat.path, type(exc).__name__, exc)
                     failed.append((o.stat.path, f"could not be stored ({type(exc).__name__}: "
                                                 f"{exc}); it is tried again at the next scan"))
                     continue
                 done += d
                 failed += f
-            if len(errors) == len(outcomes) and all(isinstance(e, StoreError) for e in errors):
-                raise first
+            if store_error is not None:  # the caller retries; what was stored stays stored
+                raise store_error
             return done, failed
 
     def _record(self, outcomes: list[Outcome]) -> tuple[list[str], list[tuple[str, str]]]:
