@@ -40,7 +40,8 @@ def setup_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             handlers.append(logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"))
+                log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8",
+                errors="backslashreplace"))  # a traceback may quote a name that is not UTF-8
         except OSError as exc:
             print(f"soundalike: cannot write the log file {log_file}: {exc}", file=sys.stderr)
     root = logging.getLogger()

@@ -13,7 +13,7 @@ from io import StringIO as _StringOut
 from typing import Sequence
 
 from .errors import UserError
-from .text import printable
+from .text import json_text, printable
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 
@@ -326,8 +326,7 @@ def cmd_similar(args) -> int:
         with _redirect_stdout(out):
             status = _similar(args)
     except Exception as exc:
-        _write_atomically(args.output, json.dumps({"error": _error_text(exc)},
-                                                  ensure_ascii=False) + "\n")
+        _write_atomically(args.output, json_text({"error": _error_text(exc)}) + "\n")
         raise
     _write_atomically(args.output, out.getvalue())
     return status
@@ -380,14 +379,13 @@ def _similar(args) -> int:
             failed += 1
             print(f"soundalike: {printable(q)}: {printable(results)}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"query": q, "results": [], "error": results},
-                                 ensure_ascii=False), flush=True)
+                print(json_text({"query": q, "results": [], "error": results}), flush=True)
             continue
         if args.json:
-            print(json.dumps({"query": q, "results": [
+            print(json_text({"query": q, "results": [
                 {"path": p, "score": round(s, 6),
                  **({"similarity": round(sim, 4)} if sim is not None else {})}
-                for p, s, sim in results]}, ensure_ascii=False), flush=True)
+                for p, s, sim in results]}), flush=True)
         else:
             print(printable(q))
             for rank, (p, s, sim) in enumerate(results, 1):
@@ -407,7 +405,7 @@ def cmd_select(args) -> int:
         if not os.path.isfile(path):
             raise UserError(f"no such file: {path}")
     selected = select_in_daemon(path, data_dir_arg=args.data_dir, list_name=args.list_name)
-    print(f"selected {selected}" if selected else "selection cleared")
+    print(f"selected {printable(selected)}" if selected else "selection cleared")
     return EXIT_OK
 
 
@@ -517,7 +515,7 @@ def cmd_model(args) -> int:
     if args.action == "list":
         models = list_models(ddir)
         if args.json:
-            print(json.dumps(models, ensure_ascii=False, indent=2))
+            print(json_text(models, indent=2))
             return EXIT_OK
         for m in models:
             info = m["info"]
@@ -572,7 +570,7 @@ def cmd_status(args) -> int:
     info["pending"] = live["pending"] if live else info.get("stale", 0)
     info["state"] = live["state"] if live else "stopped"
     if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        print(json_text(info, indent=2))
         return EXIT_OK
     print(f"indexed  {info['indexed']}")
     print(f"pending  {info['pending']}")

@@ -22,7 +22,9 @@ from engine import EngineError
 from .routes import (DEFAULT_COUNT, DEFAULT_LIST, MAX_COUNT, MAX_LISTS, MAX_SLOTS,
                      MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_HOST, PREFIX,
                      SUBSCRIPTION_TTL, Route)
+from .fileuri import BadURI, from_uri, is_uri, to_uri
 from .osc_wire import typed
+from .text import printable
 from .trust import TrustPolicy
 
 Dest = tuple  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
@@ -77,11 +79,50 @@ def _number(tag: str, value: Any) -> float | None:
 
 
 def _check_path(path: str) -> str:
+    """A path argument: absolute (a ``file://`` URI is read as the path it names, see
+    bridge/fileuri.py), made normal."""
+    if is_uri(path):
+        try:
+            path = from_uri(path)
+        except BadURI as exc:
+            raise RequestError(str(exc)) from None
     if not path:
         raise RequestError("empty path")
     if not os.path.isabs(path):
         raise RequestError(f"not an absolute path: {path}")
     return os.path.normpath(path)
+
+
+#: the arguments that are paths, by reply or push address (all of them: None): what a client
+#: that asked for ``/soundalike/paths ,s uri`` gets as ``file://`` URIs
+PATH_ARGS: dict[str, tuple[int, ...] | None] = {
+    f"{PREFIX}/results/begin": (0,), f"{PREFIX}/result": (1,), f"{PREFIX}/results/end": (0,),
+    f"{PREFIX}/cursor": (1,), f"{PREFIX}/selected": (0,), f"{PREFIX}/indexed": (0,),
+    f"{PREFIX}/removed": (0,), f"{PREFIX}/moved": (0, 1), f"{PREFIX}/offline": (0,),
+    f"{PREFIX}/online": (0,), f"{PREFIX}/folders": None, f"{PREFIX}/folder": (0,),
+    f"{PREFIX}/folder/added": (0,), f"{PREFIX}/folder/removed": (0,),
+}
+#: how a client gets paths: as the file name's bytes (the default), or as file:// URIs
+PATH_FORMS = ("bytes", "uri")
+
+
+def _as_uris(address: str, args: tuple) -> tuple:
+    """A message's arguments for a client that gets paths as URIs: its paths as ``file://``
+    URIs, and any other text holding bytes that are not UTF-8 (an error message that names
+    such a file, a slot label) with those bytes written ``\\xNN``, so all it gets is UTF-8."""
+    which = PATH_ARGS.get(address, ())
+    out = []
+    for i, a in enumerate(args):
+        if isinstance(a, str) and a:
+            if which is None or i in which:
+                a = to_uri(a)
+            elif not a.isascii():
+                try:
+                    a.encode("utf-8")
+                except UnicodeEncodeError:
+                    a = printable(a)
+        out.append(a)
+    return tuple(out)
 
 
 def _label(path: str) -> str:
@@ -107,7 +148,9 @@ class Handlers:
                  logger: logging.Logger | None = None,
                  max_subscribers: int = MAX_SUBSCRIBERS) -> None:
         self.backend = backend
-        self._send = send
+        self._deliver = send
+        #: destinations (host, port) that get paths as file:// URIs (least recent first)
+        self._uri_dests: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.reply_port = reply_port
         self.log = logger or logging.getLogger("soundalike.osc")
         self.max_subscribers = max_subscribers
@@ -134,6 +177,12 @@ class Handlers:
             return self._lists[DEFAULT_LIST].selection
 
     # -- where things go ------------------------------------------------------------------
+    def _send(self, dest: Dest, address: str, *args: Any) -> None:
+        """Every message goes out here: in the form of paths its destination asked for."""
+        if self._uri_dests and (dest[0], dest[1]) in self._uri_dests:
+            args = _as_uris(address, args)
+        self._deliver(dest, address, *args)
+
     def dest_for(self, sender: Dest) -> Dest:
         """The reply destination: reply_to port, else --reply-port, else the source port."""
         with self._lock:
@@ -348,6 +397,28 @@ class Handlers:
                 while len(self._reply_ports) > MAX_REPLY_PORTS:
                     self._reply_ports.popitem(last=False)
         self.reply(req, f"{PREFIX}/reply_to", port)
+
+    def paths(self, route: Route, req: Request) -> None:
+        """/soundalike/paths ,s form: how paths reach the port this sender's replies go to."""
+        if req.tags not in ("", "s"):
+            raise wrong(route, req)
+        dest = self.dest_for(req.sender)
+        key = (dest[0], dest[1])
+        with self._lock:
+            if req.tags:
+                form = req.args[0]
+                if form not in PATH_FORMS:
+                    raise RequestError(f"unknown path form: {printable(form)!r} "
+                                       f"(bytes or uri)")
+                if form == "uri":
+                    self._uri_dests[key] = None
+                    self._uri_dests.move_to_end(key)
+                    while len(self._uri_dests) > MAX_REPLY_PORTS:
+                        self._uri_dests.popitem(last=False)
+                else:
+                    self._uri_dests.pop(key, None)
+            form = "uri" if key in self._uri_dests else "bytes"
+        self._send(dest, f"{PREFIX}/paths", form)
 
     # -- selection ------------------------------------------------------------------------
     def select(self, route: Route, req: Request) -> None:

@@ -108,7 +108,12 @@ def _decode_bundle(data: bytes, depth: int, out: list, budget: list[int]) -> Non
             out.append(DecodeError("", "bundle element is neither a message nor a bundle"))
 
 
-def _read_string(data: bytes, pos: int, what: str, address: str) -> tuple[str, int]:
+def _read_string(data: bytes, pos: int, what: str, address: str, *,
+                 lossless: bool = False) -> tuple[str, int]:
+    """The OSC string at ``pos`` and the position after its padding.  ``lossless`` (string
+    arguments): bytes that are not UTF-8 are kept as surrogate escapes, as ``os.fsdecode``
+    keeps them in a file name, so a path comes in exactly as the client's bytes spell it
+    (and goes out so again: :func:`_pad_string`); else they are refused."""
     end = data.find(b"\x00", pos)
     if end < 0:
         raise DecodeError(address, f"truncated {what} (no terminating zero byte)")
@@ -117,7 +122,7 @@ def _read_string(data: bytes, pos: int, what: str, address: str) -> tuple[str, i
     if nxt > len(data):
         raise DecodeError(address, f"truncated {what} (padding missing)")
     try:
-        return raw.decode("utf-8"), nxt
+        return raw.decode("utf-8", "surrogateescape" if lossless else "strict"), nxt
     except UnicodeDecodeError:
         if not address:  # the address itself: quote it as well as we can
             raise DecodeError(raw.decode("utf-8", "replace"),
@@ -160,7 +165,8 @@ def decode_message(data: bytes, *, max_args: int = MAX_ARGS) -> Message:
         elif tag in _CONSTANTS:
             args.append(_CONSTANTS[tag])
         elif tag == "s":
-            value, pos = _read_string(data, pos, f"string argument {n}", address)
+            value, pos = _read_string(data, pos, f"string argument {n}", address,
+                                      lossless=True)
             args.append(value)
         elif tag == "b":
             _need(data, pos, 4, f"argument {n} ({tag})", address)

@@ -69,4 +69,5 @@ ROUTES: dict[str, Route] = {r.address: r for r in [
     Route(f"{PREFIX}/folders", "folders", "inline", "no arguments"),
     Route(f"{PREFIX}/rescan", "rescan", "slow", "no arguments"),
     Route(f"{PREFIX}/ping", "ping", "inline", "any arguments (echoed)"),
+    Route(f"{PREFIX}/paths", "paths", "inline", "no arguments or ,s form (bytes or uri)"),
 ]}

@@ -37,3 +37,20 @@ def printable(text: object) -> str:
     if not _UNSAFE.search(text):
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: object, **kwargs) -> str:
+    """``json.dumps(value, ensure_ascii=False, **kwargs)``, safe to write as UTF-8: a path's
+    undecodable bytes (surrogate escapes) are written as JSON escapes (``"\\udcff"``), so the
+    output is valid JSON and UTF-8, and ``json.loads`` gives back the very same ``str``
+    (``os.fsencode`` of it: the name's bytes).  Other text stays as it is (``"é"``)."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    if not _SURROGATE.search(text):
+        return text
+    # a lone surrogate can only be inside a JSON string, where its escape means the same
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

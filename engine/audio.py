@@ -74,7 +74,7 @@ def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE,
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
     try:
-        with sf.SoundFile(path) as f:
+        with sf.SoundFile(_sf_name(path)) as f:
             native_sr, channels = int(f.samplerate), int(f.channels)
             check_header(path, samplerate=native_sr, channels=channels)
             want = int(math.ceil(duration * native_sr))
@@ -217,9 +217,9 @@ def write_with_lead(src: str | os.PathLike, dst: str | os.PathLike, *, seconds: 
     before it (same rate and channels): a query as a producer's bounce with a pause might be."""
     import soundfile as sf
 
-    data, rate = sf.read(os.fspath(src), dtype="float32", always_2d=True)
+    data, rate = sf.read(_sf_name(src), dtype="float32", always_2d=True)
     lead = np.zeros((int(round(seconds * rate)), data.shape[1]), dtype=np.float32)
-    sf.write(os.fspath(dst), np.concatenate([lead, data]), rate, subtype="FLOAT", format="WAV")
+    sf.write(_sf_name(dst), np.concatenate([lead, data]), rate, subtype="FLOAT", format="WAV")
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -250,6 +250,13 @@ def file_fingerprint(path: str | os.PathLike, *, size: int | None = None,
             f.seek(max(size - block, block))
             h.update(f.read(block))
     return h.hexdigest()
+
+
+def _sf_name(path: str | os.PathLike) -> str | bytes:
+    """The name to give soundfile: the OS's bytes on POSIX (soundfile encodes a ``str``
+    strictly, and a file name need not be UTF-8: its undecodable bytes are surrogate escapes
+    in Python), the ``str`` on Windows (opened as UTF-16 there)."""
+    return os.fspath(path) if os.name == "nt" else os.fsencode(path)
 
 
 def _sf_reason(exc: Exception, path: str) -> str:

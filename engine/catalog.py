@@ -25,7 +25,7 @@ from typing import Iterable
 import numpy as np
 
 from .index.memory import MemoryIndex
-from .index.store import Entry, FileStat, Store
+from .index.store import Entry, FileStat, Store, StoreError
 from .pipeline import Outcome
 
 log = logging.getLogger(__name__)
@@ -264,23 +264,56 @@ class Catalog:
         """Store a batch of outcomes in one transaction and update the search index.
 
         Files deleted while they were being embedded, or whose folder stopped being watched,
-        are dropped, not stored.
-        """
+        are dropped, not stored.  When the batch cannot be stored, each file is stored on its
+        own: one the store cannot take is returned as failed (with why, and logged; no row,
+        so the next scan tries it again) and the others are stored.  When the store fails for
+        a reason of its own (``StoreError``: a full disk, read-only) this raises it, after
+        storing what it could: the caller keeps the batch to retry (planning again skips the
+        files stored)."""
         with self._write:
             outcomes = [o for o in outcomes
                         if self.root_of(o.stat.path) is not None and os.path.isfile(o.stat.path)]
-            good = [(o.stat, o.vector) for o in outcomes if o.vector is not None]
-            bad = [(o.stat, o.error or "unknown error") for o in outcomes if o.vector is None]
-            if good:
-                ids = self._store.put_embeddings(good, self.model_id)
-                if self._loaded:
-                    self._memory.add(ids, [s.path for s, _ in good],
-                                     np.stack([v for _, v in good]))
-            if bad:
-                self._store.put_failures(bad)
-                if self._loaded:
-                    self._memory.remove(i for i in (self._memory.id_of(s.path) for s, _ in bad)
-                                        if i is not None)
+            try:
+                return self._record(outcomes)
+            except Exception as exc:  # sorted out below, file by file
+                if len(outcomes) == 1 and isinstance(exc, StoreError):
+                    raise
+            # one file the store cannot take must not lose the others: each on its own
+            done: list[str] = []
+            failed: list[tuple[str, str]] = []
+            store_error: StoreError | None = None
+            for o in outcomes:
+                try:
+                    d, f = self._record([o])
+                except StoreError as exc:  # the store's own trouble (a full disk, read-only)
+                    store_error = store_error or exc
+                    continue
+                except Exception as exc:  # this file's alone
+                    log.error("cannot store %s: %s: %s", o.stat.path, type(exc).__name__, exc)
+                    failed.append((o.stat.path, f"could not be stored ({type(exc).__name__}: "
+                                                f"{exc}); it is tried again at the next scan"))
+                    continue
+                done += d
+                failed += f
+            if store_error is not None:  # the caller retries; what was stored stays stored
+                raise store_error
+            return done, failed
+
+    def _record(self, outcomes: list[Outcome]) -> tuple[list[str], list[tuple[str, str]]]:
+        """``record`` of one batch (the write lock is held): the embedded files in one
+        transaction, then the failed ones in another (both upserts: storing again is
+        harmless)."""
+        good = [(o.stat, o.vector) for o in outcomes if o.vector is not None]
+        bad = [(o.stat, o.error or "unknown error") for o in outcomes if o.vector is None]
+        if good:
+            ids = self._store.put_embeddings(good, self.model_id)
+            if self._loaded:
+                self._memory.add(ids, [s.path for s, _ in good], np.stack([v for _, v in good]))
+        if bad:
+            self._store.put_failures(bad)
+            if self._loaded:
+                self._memory.remove(i for i in (self._memory.id_of(s.path) for s, _ in bad)
+                                    if i is not None)
         return [s.path for s, _ in good], [(s.path, r) for s, r in bad]
 
     def remove(self, paths: Iterable[str]) -> list[str]:

@@ -57,6 +57,9 @@ class Indexer:
         self._cond = threading.Condition()
         self._pending: dict[str, float] = {}  # path -> monotonic time when it may be embedded
         self._in_flight: set[str] = set()
+        #: files left over from a batch that failed in a way nobody expected: each is tried
+        #: again in a batch of its own, so one bad file cannot take its batch-mates with it
+        self._alone: set[str] = set()
         self._scan_requests: dict[str, None] = {}  # an ordered set: coalesced requests
         self._embed_turn = False  # after a scan, a batch of embedding goes first
         self._offline: set[str] = set()
@@ -251,8 +254,11 @@ class Indexer:
                             for p in self._in_flight:
                                 self._pending.setdefault(p, retry_at)
                         stop.wait(1.0)
+                    with self._cond:
+                        self._alone.difference_update(batch)
             except Exception:  # the worker never dies: log and carry on
                 log.exception("indexing error")
+                self._isolate()
                 stop.wait(0.5)
             finally:
                 with self._cond:
@@ -277,7 +283,8 @@ class Indexer:
                     return scans, []
                 if ready:
                     ready.sort(key=self._pending.__getitem__)
-                    batch = ready[: self.chunk]
+                    alone = [p for p in ready if p in self._alone]
+                    batch = alone[:1] or ready[: self.chunk]
                     for p in batch:
                         del self._pending[p]
                     self._in_flight = set(batch)
@@ -288,6 +295,22 @@ class Indexer:
                 times = list(self._pending.values()) + [wake_at]
                 self._cond.wait(max(0.0, min(times) - now))
             return [], []
+
+    def _isolate(self) -> None:
+        """After an unexpected error in a batch: its files not done yet go back to the queue,
+        each to be embedded alone; one that fails alone too is given up (logged; the next
+        scan tries it again)."""
+        now = time.monotonic()
+        with self._cond:
+            left = sorted(self._in_flight)
+            if len(left) == 1 and left[0] in self._alone:
+                self._alone.discard(left[0])
+                log.error("giving up on %s for now (see the error above); the next scan tries "
+                          "it again", left[0])
+                return
+            for p in left:
+                self._alone.add(p)
+                self._pending.setdefault(p, now)
 
     def _embed(self, paths: list[str]) -> None:
         # an unreadable file or folder (no permission) is not gone: its entry stays as it is

@@ -88,7 +88,9 @@ def test_daemon_answers_queries_and_errors(daemon, tmp_path):
     for args, needle in [(("/no/such.wav", 3), "no such file"), ((1.5,), "wrong arguments")]:
         c.send(f"{P}/similar", *args)
         assert needle in c.expect(f"{P}/error").args[1]
-    c.send_raw(b"/soundalike/similar\x00,s\x00\x00/\xff\x00\x00")
+    c.send_raw(b"/soundalike/similar\x00,s\x00\x00/\xff\x00\x00")  # a path: read as its bytes
+    assert c.expect(f"{P}/error").args[1] == "no such file: /\udcff"
+    c.send_raw(b"/soundalike/\xff\x00\x00\x00,\x00\x00\x00")  # an address must be UTF-8
     assert "UTF-8" in c.expect(f"{P}/error").args[1]
     c.send(f"{P}/nope")
     assert "unknown address" in c.expect(f"{P}/error").args[1]

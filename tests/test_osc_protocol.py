@@ -96,12 +96,21 @@ def test_error_not_audio(client, library_setup):
     assert m.args[0] == f"{P}/similar" and m.args[1].startswith("not audio")
 
 
-def test_error_non_utf8_string(client):
-    dgram = b"/soundalike/similar\x00,s\x00\x00" + b"/tmp/\xff\xfe.wav\x00"
+def test_non_utf8_path_is_read_as_its_bytes(client):
+    # a file name need not be UTF-8: the path argument is taken byte for byte (surrogate
+    # escapes), and the error names it with the same bytes
+    dgram = b"/soundalike/similar\x00,s\x00\x00" + b"/no/such/\xff\xfe.wav\x00"
     assert len(dgram) % 4 == 0
     client.send_raw(dgram)
     m = client.expect(f"{P}/error")
-    assert m.args[0] == f"{P}/similar" and "not valid UTF-8" in m.args[1]
+    assert m.args[0] == f"{P}/similar" and m.args[1].startswith("no such file")
+    assert "/no/such/\udcff\udcfe.wav" in m.args[1]
+
+
+def test_non_utf8_address_is_malformed(client):
+    client.send_raw(b"/soundalike/\xffx\x00\x00,\x00\x00\x00")
+    m = client.expect(f"{P}/error")
+    assert "the address is not valid UTF-8" in m.args[1]
 
 
 @pytest.mark.parametrize("dgram, address", [

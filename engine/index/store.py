@@ -4,6 +4,15 @@ One row per watched folder (``roots``: its path and where it was added from) and
 file: path, size, mtime, a content fingerprint, the model that embedded it and the
 L2-normalised embedding (float32 bytes) or, for a file that could not be read, the reason.  Row
 ids are stable across renames and moves, so they double as the search index's keys.
+
+Paths are the operating system's bytes.  A name that is not valid UTF-8 (a drive written by
+another system) is, in Python, a ``str`` with surrogate escapes (``os.fsdecode``), which
+Python's sqlite3 refuses to bind.  So every path (and every text that may quote one, such as a
+failure's reason) is bound as its bytes through ``CAST(? AS TEXT)`` (:func:`_t`), and read back
+by a ``text_factory`` that decodes with ``surrogateescape``: the column stays TEXT, valid UTF-8
+is stored byte for byte as before, and a name that is not comes back exactly as it was.  SQLite
+does not check UTF-8 and compares TEXT with memcmp (BINARY collation), so equality, UNIQUE and
+the folder-prefix tests (on bytes: :data:`_UNDER`) work on the bytes.
 """
 from __future__ import annotations
 
@@ -43,6 +52,33 @@ CREATE TABLE IF NOT EXISTS roots (
     added_at    REAL NOT NULL
 );
 """
+
+
+def _t(text: str) -> bytes:
+    """A path (or any text that may hold one) as the bytes to bind through ``CAST(? AS TEXT)``:
+    its UTF-8, the undecodable bytes of a file name (surrogate escapes) as they were."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _text(raw: bytes) -> str:
+    """The connection's ``text_factory``: TEXT values back to ``str``, losslessly."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+#: ``path`` is inside a folder: its first bytes are the folder's (see :func:`_prefix`)
+_UNDER = "substr(CAST(path AS BLOB), 1, ?) = ?"
+
+
+def _prefix(folder: str) -> tuple[int, bytes]:
+    """The parameters of :data:`_UNDER` for ``folder``: byte length and bytes of ``folder/``."""
+    raw = _t(folder.rstrip(os.sep) + os.sep)
+    return len(raw), raw
+
+
+def _connect(target: str, **kwargs) -> sqlite3.Connection:
+    db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, **kwargs)
+    db.text_factory = _text
+    return db
 
 
 class StoreError(EngineError):
@@ -100,8 +136,7 @@ class Store:
             if self.path.exists() and not os.access(self.path.parent, os.W_OK):
                 # a read-only data dir (or medium): reading still works, writing says why
                 try:
-                    self._db = sqlite3.connect(f"file:{self.path}?immutable=1", uri=True,
-                                               check_same_thread=False, isolation_level=None)
+                    self._db = _connect(f"file:{self.path}?immutable=1", uri=True)
                     self._db.execute("SELECT 1 FROM files LIMIT 1")
                     self.read_only = True
                     return
@@ -113,9 +148,7 @@ class Store:
     def _open_read_only(self) -> sqlite3.Connection:
         if self.path.exists():
             try:
-                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                     check_same_thread=False, isolation_level=None,
-                                     timeout=30.0)
+                db = _connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
                 db.execute("SELECT 1 FROM files LIMIT 1")
                 try:
                     db.execute("SELECT 1 FROM roots LIMIT 1")
@@ -125,14 +158,13 @@ class Store:
                 return db
             except sqlite3.Error:
                 pass
-        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db = _connect(":memory:")
         for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
             db.execute(stmt)
         return db
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
-                             timeout=30.0)
+        db = _connect(str(self.path), timeout=30.0)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -215,16 +247,16 @@ class Store:
                      bool(row[8]))
 
     def get(self, path: str) -> Entry | None:
-        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE path = ?", (path,))
+        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE path = CAST(? AS TEXT)",
+                          (_t(path),))
         return self._entry(rows[0]) if rows else None
 
     def entries(self, *, under: str | None = None) -> list[Entry]:
         if under is None:
             rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files")
         else:
-            prefix = under.rstrip(os.sep) + os.sep
-            rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE substr(path, 1, ?) = ?",
-                              (len(prefix), prefix))
+            rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE {_UNDER}",
+                              _prefix(under))
         return [self._entry(r) for r in rows]
 
     def find_by_fingerprint(self, fingerprint: str, size: int) -> list[Entry]:
@@ -233,8 +265,8 @@ class Store:
         return [self._entry(r) for r in rows]
 
     def embedding(self, path: str, model_id: str) -> np.ndarray | None:
-        rows = self._read("SELECT embedding FROM files WHERE path = ? AND model_id = ? "
-                          "AND status = 'ok'", (path, model_id))
+        rows = self._read("SELECT embedding FROM files WHERE path = CAST(? AS TEXT) AND "
+                          "model_id = ? AND status = 'ok'", (_t(path), model_id))
         return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
     def iter_embeddings(self, model_id: str, *, under: str | None = None,
@@ -242,12 +274,11 @@ class Store:
         """(ids, paths, vectors) in chunks, for online rows embedded by ``model_id`` (only
         those under the folder ``under`` if given)."""
         last = -1
-        prefix = under.rstrip(os.sep) + os.sep if under is not None else ""
+        prefix = _prefix(under) if under is not None else (0, b"")
         while True:
             rows = self._read("SELECT id, path, embedding FROM files WHERE model_id = ? AND "
-                              "status = 'ok' AND offline = 0 AND id > ? "
-                              "AND substr(path, 1, ?) = ? ORDER BY id LIMIT ?",
-                              (model_id, last, len(prefix), prefix, chunk))
+                              f"status = 'ok' AND offline = 0 AND id > ? AND {_UNDER} "
+                              "ORDER BY id LIMIT ?", (model_id, last, *prefix, chunk))
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -360,12 +391,12 @@ class Store:
                 blob = np.ascontiguousarray(vec, dtype=np.float32).tobytes()
                 row = db.execute(
                     "INSERT INTO files (path, size, mtime_ns, fingerprint, status, model_id,"
-                    " embedding, error, offline, updated_at) VALUES (?,?,?,?, 'ok', ?,?, NULL, 0, ?)"
-                    " ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+                    " embedding, error, offline, updated_at) VALUES (CAST(? AS TEXT),?,?,?, 'ok',"
+                    " ?,?, NULL, 0, ?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
                     " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
                     " status='ok', model_id=excluded.model_id, embedding=excluded.embedding,"
                     " error=NULL, offline=0, updated_at=excluded.updated_at RETURNING id",
-                    (stat.path, stat.size, stat.mtime_ns, stat.fingerprint, model_id, blob,
+                    (_t(stat.path), stat.size, stat.mtime_ns, stat.fingerprint, model_id, blob,
                      now)).fetchone()
                 ids.append(int(row[0]))
             return ids
@@ -379,20 +410,21 @@ class Store:
             for stat, reason in items:
                 db.execute(
                     "INSERT INTO files (path, size, mtime_ns, fingerprint, status, model_id,"
-                    " embedding, error, offline, updated_at) VALUES (?,?,?,?, 'failed', NULL,"
-                    " NULL, ?, 0, ?) ON CONFLICT(path) DO UPDATE SET size=excluded.size,"
+                    " embedding, error, offline, updated_at) VALUES (CAST(? AS TEXT),?,?,?,"
+                    " 'failed', NULL, NULL, CAST(? AS TEXT), 0, ?) ON CONFLICT(path) DO UPDATE"
+                    " SET size=excluded.size,"
                     " mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint,"
                     " status='failed', model_id=NULL, embedding=NULL, error=excluded.error,"
                     " offline=0, updated_at=excluded.updated_at",
-                    (stat.path, stat.size, stat.mtime_ns, stat.fingerprint, reason, now))
+                    (_t(stat.path), stat.size, stat.mtime_ns, stat.fingerprint, _t(reason), now))
 
         self._write(go)
 
     def touch(self, stat: FileStat) -> None:
         """Record a new size/mtime for a file whose content fingerprint did not change."""
         self._write(lambda db: db.execute(
-            "UPDATE files SET size = ?, mtime_ns = ?, offline = 0 WHERE path = ?",
-            (stat.size, stat.mtime_ns, stat.path)))
+            "UPDATE files SET size = ?, mtime_ns = ?, offline = 0 WHERE path = CAST(? AS TEXT)",
+            (stat.size, stat.mtime_ns, _t(stat.path))))
 
     def remove(self, paths: Iterable[str]) -> list[int]:
         """Delete rows by path; returns the removed row ids."""
@@ -400,7 +432,8 @@ class Store:
             _bump(db)
             ids = []
             for p in paths:
-                row = db.execute("DELETE FROM files WHERE path = ? RETURNING id", (p,)).fetchone()
+                row = db.execute("DELETE FROM files WHERE path = CAST(? AS TEXT) RETURNING id",
+                                 (_t(p),)).fetchone()
                 if row:
                     ids.append(int(row[0]))
             return ids
@@ -408,10 +441,8 @@ class Store:
         return self._write(go)
 
     def remove_under(self, folder: str) -> list[int]:
-        prefix = folder.rstrip(os.sep) + os.sep
         return [int(r[0]) for r in self._write(lambda db: _bump(db) or db.execute(
-            "DELETE FROM files WHERE substr(path, 1, ?) = ? RETURNING id",
-            (len(prefix), prefix)).fetchall())]
+            f"DELETE FROM files WHERE {_UNDER} RETURNING id", _prefix(folder)).fetchall())]
 
     def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
         """Rename a file, or every file under a folder; keeps ids and embeddings.
@@ -423,13 +454,17 @@ class Store:
         new_prefix = new.rstrip(os.sep) + os.sep
 
         def go(db):
-            rows = db.execute("SELECT id, path FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
-                              (old, len(old_prefix), old_prefix)).fetchall()
+            rows = db.execute(f"SELECT id, path FROM files WHERE path = CAST(? AS TEXT) OR "
+                              f"{_UNDER}", (_t(old), *_prefix(old))).fetchall()
             moved = []
             for rid, path in rows:
+                # a folder name ends at a "/", where UTF-8 decoding starts afresh: the str
+                # prefix matches as the bytes did
                 target = new if path == old else new_prefix + path[len(old_prefix):]
-                db.execute("DELETE FROM files WHERE path = ? AND id != ?", (target, rid))
-                db.execute("UPDATE files SET path = ?, offline = 0 WHERE id = ?", (target, rid))
+                db.execute("DELETE FROM files WHERE path = CAST(? AS TEXT) AND id != ?",
+                           (_t(target), rid))
+                db.execute("UPDATE files SET path = CAST(? AS TEXT), offline = 0 WHERE id = ?",
+                           (_t(target), rid))
                 moved.append((int(rid), path, target))
             return moved
 
@@ -437,10 +472,9 @@ class Store:
 
     def set_offline(self, folder: str, offline: bool) -> list[int]:
         """Mark the rows under ``folder`` offline (or online); returns the ids changed."""
-        prefix = folder.rstrip(os.sep) + os.sep
         return [int(r[0]) for r in self._write(lambda db: _bump(db) or db.execute(
-            "UPDATE files SET offline = ? WHERE substr(path, 1, ?) = ? AND offline != ? "
-            "RETURNING id", (int(offline), len(prefix), prefix, int(offline))).fetchall())]
+            f"UPDATE files SET offline = ? WHERE {_UNDER} AND offline != ? "
+            "RETURNING id", (int(offline), *_prefix(folder), int(offline))).fetchall())]
 
     # -- watched folders --------------------------------------------------------------------
     def roots(self) -> list[tuple[str, str]]:
@@ -451,21 +485,20 @@ class Store:
     def put_root(self, path: str, origin: str) -> None:
         """Add a watched folder, or change where an existing one counts as coming from."""
         self._write(lambda db: db.execute(
-            "INSERT INTO roots VALUES (?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
-            "origin = excluded.origin", (path, origin, time.time())))
+            "INSERT INTO roots VALUES (CAST(? AS TEXT), ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "origin = excluded.origin", (_t(path), origin, time.time())))
 
     def drop_root(self, path: str, *, keep: Iterable[str] = ()) -> list[tuple[int, str]]:
         """Forget a watched folder and, in the same transaction, every row under it except
         those under a folder in ``keep`` (another watched folder nested inside it); returns
         ``(id, path)`` of the rows removed."""
-        prefix = path.rstrip(os.sep) + os.sep
         keep = [k.rstrip(os.sep) + os.sep for k in keep]
 
         def go(db):
             _bump(db)
-            db.execute("DELETE FROM roots WHERE path = ?", (path,))
-            rows = db.execute("SELECT id, path FROM files WHERE substr(path, 1, ?) = ?",
-                              (len(prefix), prefix)).fetchall()
+            db.execute("DELETE FROM roots WHERE path = CAST(? AS TEXT)", (_t(path),))
+            rows = db.execute(f"SELECT id, path FROM files WHERE {_UNDER}",
+                              _prefix(path)).fetchall()
             gone = [(int(i), p) for i, p in rows if not any(p.startswith(k) for k in keep)]
             db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i, _ in gone])
             return gone
@@ -475,9 +508,9 @@ class Store:
     def remove_outside(self, roots: Iterable[str]) -> list[tuple[int, str]]:
         """Delete the rows under none of ``roots`` (left by a folder no longer watched);
         returns their ``(id, path)``."""
-        prefixes = [r.rstrip(os.sep) + os.sep for r in roots]
-        inside = " OR ".join("substr(path, 1, ?) = ?" for _ in prefixes) or "0"
-        params = tuple(x for p in prefixes for x in (len(p), p))
+        prefixes = [_prefix(r) for r in roots]
+        inside = " OR ".join(_UNDER for _ in prefixes) or "0"
+        params = tuple(x for p in prefixes for x in p)
 
         def go(db):
             gone = [(int(i), p) for i, p in db.execute(
