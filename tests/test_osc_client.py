@@ -62,7 +62,7 @@ def test_ask_daemon(daemon):
         assert [p for p, _ in results] == [r.path for r in expected]
         assert [s for _, s in results] == pytest.approx([r.score for r in expected], abs=1e-6)
     assert daemon_status(data_dir_arg=data) == {"indexed": len(samples), "pending": 0,
-                                                "state": "idle"}
+                                                "state": "idle", "problems": []}
 
 
 def test_ask_daemon_errors_are_user_errors(daemon):
