@@ -26,7 +26,9 @@ class Backend(Protocol):
         """Best ``k`` results for ``path`` (raises engine.EngineError with a plain message)."""
 
     def status(self) -> dict:
-        """At least ``indexed``, ``pending`` (int) and ``state`` (scanning|indexing|idle).
+        """At least ``indexed``, ``pending`` (int) and ``state`` (scanning|indexing|idle);
+        ``problems``, when present: what keeps the daemon from working (one line each, e.g.
+        why the index cannot be written).
         Cheap and never blocked by a query, a write or a load: answered on the receiving
         thread."""
 
@@ -72,6 +74,8 @@ class DaemonBackend:
     def status(self) -> dict:
         info = {"indexed": self.catalog.indexed_count(), "model_id": self.library.model_id}
         info.update(self.indexer.status())
+        problem = info.pop("problem", None)
+        info["problems"] = [problem] if problem else []  # what keeps it from working
         info["offline_roots"] = self.indexer.offline_roots()
         info["folders"] = self.indexer.roots()
         info["embedded"] = self.library.embedded

@@ -569,6 +569,7 @@ def cmd_status(args) -> int:
     info["daemon"] = live is not None
     info["pending"] = live["pending"] if live else info.get("stale", 0)
     info["state"] = live["state"] if live else "stopped"
+    info["problems"] = live.get("problems", []) if live else []
     if args.json:
         print(json_text(info, indent=2))
         return EXIT_OK
@@ -577,6 +578,8 @@ def cmd_status(args) -> int:
     print(f"failed   {info['failed']}")
     print(f"offline  {info['offline']}")
     print(f"state    {info['state']}")
+    for problem in info["problems"]:
+        print(f"problem  {printable(problem)}")
     print(f"model    {info['model_id']}  ({printable(info['model_dir'])})")
     print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
     print(f"data dir {printable(info['data_dir'])}")

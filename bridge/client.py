@@ -205,6 +205,16 @@ class DaemonConnection:
             return None
         return {"indexed": m.args[0], "pending": m.args[1], "state": m.args[2]}
 
+    def problems(self, timeout: float = 2.0) -> list[str] | None:
+        """What keeps the daemon from working (``[]``: nothing); None when it did not answer
+        (or is older than ``/soundalike/problems``)."""
+        self.send(f"{P}/problems")
+        m = self.wait(lambda m: m.address == f"{P}/problems" or (
+            m.address == f"{P}/error" and m.args[:1] == (f"{P}/problems",)), timeout)
+        if m is None or m.address != f"{P}/problems":
+            return None
+        return [str(a) for a in m.args]
+
 
 def _is_loopback(host: str) -> bool:
     try:
@@ -313,9 +323,12 @@ def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
 
 
 def daemon_status(*, data_dir_arg=None) -> dict | None:
-    """``{"indexed", "pending", "state"}`` from a running daemon, or None."""
+    """``{"indexed", "pending", "state", "problems"}`` from a running daemon, or None."""
     conn = connect(data_dir_arg)
     if conn is None:
         return None
     with conn:
-        return conn.status()
+        status = conn.status()
+        if status is not None:
+            status["problems"] = conn.problems() or []
+        return status

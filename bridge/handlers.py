@@ -380,6 +380,12 @@ class Handlers:
         self.reply(req, f"{PREFIX}/status", int(st["indexed"]), int(st["pending"]),
                    str(st["state"]))
 
+    def problems(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        problems = [str(p) for p in self.backend.status().get("problems", ())]
+        self.reply(req, f"{PREFIX}/problems", *problems)
+
     def ping(self, route: Route, req: Request) -> None:
         self.reply(req, f"{PREFIX}/pong", *typed(req.tags, req.args))  # as received
 

@@ -25,7 +25,7 @@ from typing import Iterable
 import numpy as np
 
 from .index.memory import MemoryIndex
-from .index.store import Entry, FileStat, Store, StoreError
+from .index.store import Entry, FileStat, Store, StoreError, diagnose
 from .pipeline import Outcome
 
 log = logging.getLogger(__name__)
@@ -343,6 +343,39 @@ class Catalog:
             if self._store.get(path) is not None:
                 paths.append(path)
             return self.remove(paths) if paths else []
+
+    def apply_changes(self, changes: list[tuple]) -> list[list[tuple]]:
+        """Apply a batch of the watcher's changes in order, in one store transaction, then to
+        the search index at once: ``("delete", path)`` (a file, or every file under a folder)
+        and ``("move", old, new)``.  Returns, per change, the ``(id, path)`` removed or the
+        ``(id, old, new)`` moved.  The cost grows with the rows changed, not the index size."""
+        if not changes:
+            return []
+        with self._write:
+            done = self._store.apply_changes(changes, self.model_id,
+                                             remember=self.REMEMBER_REMOVED)
+            now = time.monotonic()
+            for fingerprint, size, blob in done.removed_embeddings:
+                key = (fingerprint, size)
+                self._removed[key] = (np.frombuffer(blob, dtype=np.float32).copy(), now)
+                self._removed.move_to_end(key)
+            while len(self._removed) > self.REMEMBER_REMOVED:
+                self._removed.popitem(last=False)
+            pairs = list(zip(changes, done.results))
+            # removals first: a row removed after a move in the same batch is gone by its id,
+            # and a rename of a row removed later is skipped (see MemoryIndex.rename)
+            self._memory.remove([i for c, rows in pairs if c[0] == "delete" for i, _ in rows]
+                                + done.replaced)
+            self._memory.rename([m for c, rows in pairs if c[0] == "move" for m in rows])
+            return done.results
+
+    def store_problem(self) -> str | None:
+        """Why the index cannot be written now, when the cause is one the user can fix (a full
+        disk, a read-only folder, a file size limit below what it needs), else None.  Cheap:
+        the indexer polls it to retry as soon as the cause is gone."""
+        if self._store.read_only:
+            return None
+        return diagnose(self._store.path)
 
     def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
         """Rename a file or folder in the index, keeping embeddings: [(id, old, new), ...]."""

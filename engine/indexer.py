@@ -10,6 +10,19 @@ Library answers them directly, sharing the encoder between batches.
 Rescans are coalesced: at most one is pending per folder whatever the number of requests, and
 the worker alternates between scanning and embedding when both are waiting, so a storm of
 ``/soundalike/rescan`` never starves the embedding of new files.
+
+Deletes and moves seen by the watcher are queued and applied in order, in batches: a second
+thread ("soundalike-changes") takes everything queued (after ``COALESCE`` s, so a burst gathers)
+and applies it in one transaction and one removal from the search index (``Catalog.
+apply_changes``), so deleting 19,000 files costs one pass over them, not one scan of the index
+per file.  The worker applies what is queued before it plans a batch, so a file deleted and
+created again is never judged by its old row.
+
+When the index cannot be written (a full disk, a read-only folder, a file size limit below what
+the database needs), the files stay pending and nothing is embedded until a retry: after
+``STORE_RETRY`` s, doubling up to ``STORE_RETRY_MAX`` s, or as soon as the diagnosed cause is
+gone (``Catalog.store_problem``, polled every ``STORE_POLL`` s).  The cause is logged once, and
+again only when it changes or the index can be written again; ``status()["problem"]`` says it.
 """
 from __future__ import annotations
 
@@ -38,7 +51,11 @@ Listener = Callable[[str, tuple], None]
 class Indexer:
     """Pending files, a worker thread, and the daemon's state (scanning / indexing / idle)."""
 
-    STORE_RETRY = 10.0  # seconds before files that could not be stored are tried again
+    STORE_RETRY = 10.0  # seconds before files that could not be stored are tried again ...
+    STORE_RETRY_MAX = 300.0  # ... doubling up to this while the store keeps failing
+    STORE_POLL = 1.0  # how often the cause of a store failure is looked at again
+    COALESCE = 0.05  # seconds a burst of deletes and moves gathers before it is applied
+    CHANGES_BATCH = 20_000  # at most this many deletes and moves in one transaction
 
     def __init__(self, library: Library, *, settle: float = 0.3, chunk: int = 256,
                  nice: int = 10, poll_roots: float = 2.0,
@@ -66,18 +83,43 @@ class Indexer:
         self._state = "idle"
         self._listeners: list[Listener] = []
         self._busy = False
+        #: the store failure being waited out: its message, how many retries failed in a row,
+        #: when the next one is due and what ``Catalog.store_problem`` said then
+        self._problem: str | None = None
+        self._failures = 0
+        self._hold_until = 0.0
+        self._hold_cause: str | None = None
+        self._next_poll = 0.0
         self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
+        #: deletes and moves from the watcher, applied in order and in batches
+        self._changes_cond = threading.Condition()
+        self._changes: list[tuple] = []
+        self._applying = 0
+        self._apply_lock = threading.Lock()  # one batch at a time: changes stay in order
+        self._applier = Worker("soundalike-changes", self._apply_loop,
+                               wake=self._wake_changes)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        self._applier.start()
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
-        return self._worker.stop(timeout)
+        stopped = self._worker.stop(timeout)
+        stopped = self._applier.stop(timeout) and stopped
+        try:
+            self.apply_changes()  # what the watcher saw last is not lost
+        except Exception:
+            log.exception("cannot apply the last deletes and moves")
+        return stopped
 
     def _wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+    def _wake_changes(self) -> None:
+        with self._changes_cond:
+            self._changes_cond.notify_all()
 
     @property
     def _stop(self) -> threading.Event:
@@ -158,58 +200,139 @@ class Indexer:
             self.file_changed(p)
 
     def deleted(self, path: str) -> None:
+        """A file or folder is gone: what waits for embedding under it is dropped now, its
+        rows are removed with the next batch of changes (``apply_changes``)."""
         path = os.path.abspath(path)
         root = self.root_of(path)
         if root is not None and not os.path.isdir(root):
             self._go_offline(root)
             return
         with self._cond:
-            for p in [p for p in self._pending if under(p, path)]:
-                del self._pending[p]
-        for p in self.catalog.remove_under(path):
-            self._emit("removed", p)
+            self._pending.pop(path, None)
+            if not is_audio_name(path):  # a folder (or a file the scan skips)
+                for p in [p for p in self._pending if under(p, path)]:
+                    del self._pending[p]
+        self._queue(("delete", path))
 
     def moved(self, src: str, dest: str) -> None:
         src, dest = os.path.abspath(src), os.path.abspath(dest)
+        settle = time.monotonic() + self.settle
         with self._cond:
-            for p in [p for p in self._pending if under(p, src)]:
-                del self._pending[p]
-                self._pending[dest + p[len(src):]] = time.monotonic() + self.settle
+            if src in self._pending:
+                del self._pending[src]
+                self._pending[dest] = settle
+            if not is_audio_name(src):  # a folder: what waits under it moves with it
+                for p in [p for p in self._pending if under(p, src)]:
+                    del self._pending[p]
+                    self._pending[dest + p[len(src):]] = settle
             flying = [p for p in self._in_flight if under(p, src)]
             for p in flying:  # being embedded under its old name: embed again under the new
-                self._pending[dest + p[len(src):]] = time.monotonic() + self.settle
+                self._pending[dest + p[len(src):]] = settle
+            self._in_flight.difference_update(flying)  # one file, counted once
             self._cond.notify_all()
         if self.root_of(dest) is None:  # moved out of every watched folder
             self.deleted(src)
-            return
-        if hidden_path(dest, self.root_of(dest)):  # renamed hidden: the scan skips it
+        elif hidden_path(dest, self.root_of(dest)):  # renamed hidden: the scan skips it
             self.deleted(src)
-            return
-        if os.path.isdir(dest):
-            for _, old, new in self.catalog.move(src, dest):
-                self._emit("moved", old, new)
-            self.folder_appeared(dest)  # anything not known yet (plan skips the rest)
-            return
-        if not is_audio_name(dest):
-            self.deleted(src)
-            return
-        moved = self.catalog.move(src, dest)
-        if moved:
-            for _, old, new in moved:
-                self._emit("moved", old, new)
+        elif os.path.isdir(dest) or is_audio_name(dest):
+            self._queue(("move", src, dest))
         else:
-            self.file_changed(dest)
+            self.deleted(src)
+
+    # -- deletes and moves, in batches ----------------------------------------------------
+    def _queue(self, change: tuple) -> None:
+        with self._changes_cond:
+            self._changes.append(change)
+            self._changes_cond.notify_all()
+
+    def changes_waiting(self) -> int:
+        """Deletes and moves seen by the watcher, not yet applied to the index."""
+        with self._changes_cond:
+            return len(self._changes) + self._applying
+
+    def _apply_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self._changes_cond:
+                while not self._changes and not stop.is_set():
+                    self._changes_cond.wait()
+            if stop.is_set():
+                return
+            stop.wait(self.COALESCE)  # let a burst gather: one transaction for all of it
+            try:
+                self.apply_changes()
+            except Exception:  # the thread never dies: log and carry on
+                log.exception("error applying deletes and moves")
+                stop.wait(0.5)
+
+    def apply_changes(self) -> int:
+        """Apply the queued deletes and moves now, in order (``CHANGES_BATCH`` per
+        transaction); returns how many were applied.  Called by the changes thread, and by
+        the worker before it plans a batch."""
+        done = 0
+        with self._apply_lock:
+            while True:
+                with self._changes_cond:
+                    batch = self._changes[:self.CHANGES_BATCH]
+                    del self._changes[:len(batch)]
+                    self._applying = len(batch)
+                if not batch:
+                    return done
+                try:
+                    self._apply(batch)
+                finally:
+                    with self._changes_cond:
+                        self._applying = 0
+                        self._changes_cond.notify_all()
+                    with self._cond:
+                        self._cond.notify_all()  # wait_idle
+                done += len(batch)
+
+    def _apply(self, batch: list[tuple]) -> None:
+        try:
+            results = self.catalog.apply_changes(batch)
+        except StoreError as exc:
+            roots = {self.root_of(c[1]) for c in batch} - {None}
+            log.error("cannot record %d deletes and moves: %s; the next scan of %s applies "
+                      "them", len(batch), exc, ", ".join(sorted(roots)) or "the folders")
+            self.request_scan(sorted(roots))
+            return
+        removed = 0
+        for change, rows in zip(batch, results):
+            if change[0] == "delete":
+                removed += len(rows)
+                for _, p in rows:
+                    self._emit("removed", p)
+                continue
+            _, src, dest = change
+            for _, old, new in rows:
+                self._emit("moved", old, new)
+            if os.path.isdir(dest):
+                self.folder_appeared(dest)  # anything not known yet (plan skips the rest)
+            elif not rows:
+                self.file_changed(dest)  # not indexed under its old name: a new file
+        if removed:
+            self._emit_progress()
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict:
+        changes = self.changes_waiting()
         with self._cond:
-            pending = len(self._pending) + len(self._in_flight)
+            pending = self._pending_count_locked()
             state = self._state
             if state == "idle" and self._scan_requests:
                 state = "scanning"  # asked for; the worker may still be loading the model
-            elif state == "idle" and pending:
+            elif state == "idle" and (pending or changes):
                 state = "indexing"  # files waiting for the worker (or their settle time)
-        return {"pending": pending, "state": state}
+            problem = self._problem
+        out = {"pending": pending, "state": state}
+        if problem is not None:
+            out["problem"] = problem  # why the index cannot be written (retried meanwhile)
+        return out
+
+    def _pending_count_locked(self) -> int:
+        """Distinct files waiting or being embedded (a file changed again while it is being
+        embedded, or put back after a failed store, is both: counted once)."""
+        return len(self._pending) + sum(1 for p in self._in_flight if p not in self._pending)
 
     def scans_waiting(self) -> int:
         """Folders waiting for a rescan (requests are coalesced: at most one per folder)."""
@@ -219,13 +342,16 @@ class Indexer:
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is pending or being embedded (for tests and tools)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._in_flight or self._scan_requests or self._busy:
+        while True:
+            changes = self.changes_waiting()
+            with self._cond:
+                if not (changes or self._pending or self._in_flight or self._scan_requests
+                        or self._busy):
+                    return True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(left)
-            return True
+                self._cond.wait(min(left, 0.1) if changes else left)
 
     # -- the worker -----------------------------------------------------------------------
     def _run(self, stop: threading.Event) -> None:
@@ -241,19 +367,15 @@ class Indexer:
                     self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
                 scans, batch = self._next_work(next_root_check)
-                if scans:
-                    self._reconcile(scans)
-                elif batch:
+                if scans or batch:
                     try:
-                        self._embed(batch)
-                    except StoreError as exc:  # disk full, read-only: keep the files pending
-                        log.error("cannot store embeddings: %s (retrying in %ds)", exc,
-                                  int(self.STORE_RETRY))
-                        retry_at = time.monotonic() + self.STORE_RETRY
-                        with self._cond:
-                            for p in self._in_flight:
-                                self._pending.setdefault(p, retry_at)
-                        stop.wait(1.0)
+                        self.apply_changes()  # deletes seen before this work come first
+                        if scans:
+                            self._reconcile(scans)
+                        else:
+                            self._embed(batch)
+                    except StoreError as exc:  # disk full, read-only: keep the work pending
+                        self._store_failed(exc, scans)
                     with self._cond:
                         self._alone.difference_update(batch)
             except Exception:  # the worker never dies: log and carry on
@@ -269,12 +391,67 @@ class Indexer:
                         self._emit_progress_locked()
                     self._cond.notify_all()
 
+    def _store_failed(self, exc: StoreError, scans: list[str]) -> None:
+        """The index could not be written: keep the work, hold it until a retry (backing off)
+        or until the diagnosed cause is gone, and say why once (again when it changes)."""
+        message = str(exc)
+        cause = self.catalog.store_problem()
+        with self._cond:
+            self._failures += 1
+            delay = min(self.STORE_RETRY * 2 ** (self._failures - 1), self.STORE_RETRY_MAX)
+            self._hold_until = time.monotonic() + delay
+            self._hold_cause = cause
+            for p in self._in_flight:
+                self._pending.setdefault(p, 0.0)
+            self._in_flight.clear()
+            for r in scans:
+                self._scan_requests[r] = None
+            waiting = self._pending_count_locked()
+            changed, self._problem = message != self._problem, message
+        if changed:
+            log.error("cannot write the index: %s. %d file(s) wait; retrying in %d s, then "
+                      "less and less often (up to every %d s), and at once when the cause is "
+                      "gone; this is logged again only when it changes", message, waiting,
+                      int(delay), int(self.STORE_RETRY_MAX))
+        else:
+            log.debug("the index still cannot be written (%s); next try in %d s", message,
+                      int(delay))
+        self._emit_progress()
+
+    def _store_ok(self) -> None:
+        """A write to the index succeeded: end a store failure being waited out."""
+        with self._cond:
+            problem, self._problem = self._problem, None
+            self._failures, self._hold_until, self._hold_cause = 0, 0.0, None
+            waiting = self._pending_count_locked()
+        if problem is not None:
+            log.warning("the index can be written again; indexing resumes (%d file(s) "
+                        "waiting)", waiting)
+
+    def _held_locked(self, now: float) -> float | None:
+        """While a store failure is waited out: when to look again (None: not held)."""
+        if self._hold_until <= now:
+            return None
+        if now >= self._next_poll:
+            self._next_poll = now + self.STORE_POLL
+            if self.catalog.store_problem() != self._hold_cause:
+                self._hold_until = 0.0  # the cause is gone (or another): try again now
+                return None
+        return min(self._hold_until, self._next_poll)
+
     def _next_work(self, wake_at: float) -> tuple[list[str], list[str]]:
         """Wait for work: (folders to scan, []) or ([], files to embed), or nothing by
-        ``wake_at``.  Scanning and embedding take turns when both are waiting."""
+        ``wake_at``.  Scanning and embedding take turns when both are waiting; neither is
+        handed out while a store failure is waited out."""
         with self._cond:
             while not self._stop.is_set():
                 now = time.monotonic()
+                held = self._held_locked(now)
+                if held is not None:
+                    if now >= wake_at:
+                        return [], []
+                    self._cond.wait(max(0.0, min(held, wake_at) - now))
+                    continue
                 ready = [p for p, t in self._pending.items() if t <= now]
                 if self._scan_requests and not (ready and self._embed_turn):
                     scans = list(self._scan_requests)
@@ -320,6 +497,7 @@ class Indexer:
         todo, _ = self.library.plan(p for p in paths if os.path.isfile(p))
 
         def on_batch(done, failed):
+            self._store_ok()
             for p in done:
                 self._emit("indexed", p)
             for p, reason in failed:
@@ -337,7 +515,7 @@ class Indexer:
             self._emit_progress_locked()
 
     def _emit_progress_locked(self) -> None:
-        pending = len(self._pending) + len(self._in_flight)
+        pending = self._pending_count_locked()
         self._emit("progress", self.catalog.indexed_count(), pending, self._state)
 
     def _reconcile(self, roots: list[str]) -> None:

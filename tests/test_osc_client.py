@@ -64,7 +64,7 @@ def test_ask_daemon(daemon):
                                                             abs=1e-6)
         assert [sim for _, _, sim in results] == [None] * len(results)  # no calibration
     assert daemon_status(data_dir_arg=data) == {"indexed": len(samples), "pending": 0,
-                                                "state": "idle"}
+                                                "state": "idle", "problems": []}
 
 
 def test_ask_daemon_errors_are_user_errors(daemon):

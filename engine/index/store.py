@@ -12,7 +12,7 @@ failure's reason) is bound as its bytes through ``CAST(? AS TEXT)`` (:func:`_t`)
 by a ``text_factory`` that decodes with ``surrogateescape``: the column stays TEXT, valid UTF-8
 is stored byte for byte as before, and a name that is not comes back exactly as it was.  SQLite
 does not check UTF-8 and compares TEXT with memcmp (BINARY collation), so equality, UNIQUE and
-the folder-prefix tests (on bytes: :data:`_UNDER`) work on the bytes.
+the folder ranges (:data:`_UNDER`, through the path index) work on the bytes.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -65,14 +66,16 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-#: ``path`` is inside a folder: its first bytes are the folder's (see :func:`_prefix`)
-_UNDER = "substr(CAST(path AS BLOB), 1, ?) = ?"
+#: ``path`` is inside a folder: a range of the path index (see :func:`_prefix`); TEXT compares
+#: as bytes (the BINARY collation), so the range holds whatever bytes the names hold
+_UNDER = "path >= CAST(? AS TEXT) AND path < CAST(? AS TEXT)"
 
 
-def _prefix(folder: str) -> tuple[int, bytes]:
-    """The parameters of :data:`_UNDER` for ``folder``: byte length and bytes of ``folder/``."""
-    raw = _t(folder.rstrip(os.sep) + os.sep)
-    return len(raw), raw
+def _prefix(folder: str) -> tuple[bytes, bytes]:
+    """The parameters of :data:`_UNDER` for ``folder``: the paths under ``a/b`` sort from the
+    bytes ``a/b/`` to just before ``a/b0`` ("0" is the byte after the separator)."""
+    lower = _t(folder.rstrip(os.sep) + os.sep)
+    return lower, lower[:-1] + bytes([lower[-1] + 1])
 
 
 def _connect(target: str, **kwargs) -> sqlite3.Connection:
@@ -103,6 +106,16 @@ class Loaded:
     vectors: np.ndarray | None  # None: not read (``need_vectors`` said so)
     damaged: list[tuple[int, str]]
     generation: int
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``Store.apply_changes`` did: per change the rows removed ``(id, path)`` or moved
+    ``(id, old, new)``, the ids of rows that moves replaced, and ``(fingerprint, size,
+    embedding bytes)`` of the last removed rows embedded by the current model."""
+    results: list[list[tuple]]
+    replaced: list[int]
+    removed_embeddings: list[tuple[str, int, bytes]]
 
 
 @dataclass(frozen=True)
@@ -274,10 +287,10 @@ class Store:
         """(ids, paths, vectors) in chunks, for online rows embedded by ``model_id`` (only
         those under the folder ``under`` if given)."""
         last = -1
-        prefix = _prefix(under) if under is not None else (0, b"")
+        where, prefix = (_UNDER, _prefix(under)) if under is not None else ("1", ())
         while True:
             rows = self._read("SELECT id, path, embedding FROM files WHERE model_id = ? AND "
-                              f"status = 'ok' AND offline = 0 AND id > ? AND {_UNDER} "
+                              f"status = 'ok' AND offline = 0 AND id > ? AND {where} "
                               "ORDER BY id LIMIT ?", (model_id, last, *prefix, chunk))
             if not rows:
                 return
@@ -454,8 +467,7 @@ class Store:
         new_prefix = new.rstrip(os.sep) + os.sep
 
         def go(db):
-            rows = db.execute(f"SELECT id, path FROM files WHERE path = CAST(? AS TEXT) OR "
-                              f"{_UNDER}", (_t(old), *_prefix(old))).fetchall()
+            rows = _rows_at(db, old, "id, path")
             moved = []
             for rid, path in rows:
                 # a folder name ends at a "/", where UTF-8 decoding starts afresh: the str
@@ -467,6 +479,52 @@ class Store:
                            (_t(target), rid))
                 moved.append((int(rid), path, target))
             return moved
+
+        return self._write(go)
+
+    def apply_changes(self, changes: list[tuple], model_id: str, *, remember: int = 0
+                      ) -> "Applied":
+        """Apply the watcher's changes in order, in one transaction: ``("delete", path)``
+        removes a file or every file under a folder, ``("move", old, new)`` renames one (a row
+        already at a target path is replaced).  Each change finds its rows through the path
+        index (a lookup and a range), never by a scan of the table.
+
+        Returns, per change, ``[(id, path), ...]`` removed or ``[(id, old, new), ...]`` moved,
+        the ids of rows replaced by moves, and ``(fingerprint, size, embedding)`` of the last
+        ``remember`` removed rows embedded by ``model_id`` (a move seen as delete + create
+        keeps its embedding)."""
+        cols = "id, path, fingerprint, size, status, model_id, embedding"
+
+        def go(db):
+            results: list[list[tuple]] = []
+            replaced: list[int] = []
+            kept: deque = deque(maxlen=max(0, remember))
+            for change in changes:
+                if change[0] == "delete":
+                    rows = _rows_at(db, change[1], cols)
+                    db.executemany("DELETE FROM files WHERE id = ?", [(r[0],) for r in rows])
+                    kept.extend((r[2], r[3], r[6]) for r in rows
+                                if r[4] == "ok" and r[5] == model_id and r[6] is not None)
+                    results.append([(int(r[0]), r[1]) for r in rows])
+                elif change[0] == "move":
+                    _, old, new = change
+                    old_prefix = old.rstrip(os.sep) + os.sep
+                    new_prefix = new.rstrip(os.sep) + os.sep
+                    moved = []
+                    for rid, path in _rows_at(db, old, "id, path"):
+                        target = new if path == old else new_prefix + path[len(old_prefix):]
+                        replaced.extend(int(r[0]) for r in db.execute(
+                            "DELETE FROM files WHERE path = CAST(? AS TEXT) AND id != ? "
+                            "RETURNING id", (_t(target), rid)).fetchall())
+                        db.execute("UPDATE files SET path = CAST(? AS TEXT), offline = 0 "
+                                   "WHERE id = ?", (_t(target), rid))
+                        moved.append((int(rid), path, target))
+                    results.append(moved)
+                else:
+                    raise ValueError(f"unknown change {change[0]!r}")
+            if replaced or any(r and c[0] == "delete" for c, r in zip(changes, results)):
+                _bump(db)
+            return Applied(results, replaced, list(kept))
 
         return self._write(go)
 
@@ -522,6 +580,15 @@ class Store:
         return self._write(go)
 
 
+def _rows_at(db: sqlite3.Connection, path: str, cols: str) -> list[tuple]:
+    """The rows of the file ``path`` and of every file under the folder ``path``, found through
+    the path index: an equality and a range (paths under ``a/b`` sort from ``a/b/`` to just
+    before ``a/b0``, "0" being the character after the separator)."""
+    return db.execute(f"SELECT {cols} FROM files WHERE path = CAST(? AS TEXT) UNION ALL "
+                      f"SELECT {cols} FROM files WHERE {_UNDER}",
+                      (_t(path), *_prefix(path))).fetchall()
+
+
 def _bump(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
                "SET value = CAST(value AS INTEGER) + 1")
@@ -529,21 +596,73 @@ def _bump(db: sqlite3.Connection) -> None:
 
 def _describe(exc: sqlite3.Error, path: Path, *, opening: bool = False) -> str:
     """Turn SQLite's terse errors into what the user can act on."""
-    import shutil
-
     msg = str(exc)
-    folder = path.parent
-    try:
-        full = shutil.disk_usage(folder).free < 64 * 1024
-    except OSError:
-        full = False
-    if "full" in msg or full:
-        return f"no space left on the disk holding the index ({folder}); nothing was changed"
-    if "readonly" in msg or "read-only" in msg or (folder.exists()
-                                                   and not os.access(folder, os.W_OK)):
-        return f"the index folder {folder} is read-only; nothing was changed"
+    cause = diagnose(path, io_error="I/O error" in msg or "full" in msg)
+    if cause is not None:
+        return f"{cause}; nothing was changed"
+    if "full" in msg:
+        return f"no space left on the disk holding the index ({path.parent}); nothing was changed"
+    if "readonly" in msg or "read-only" in msg:
+        return f"the index folder {path.parent} is read-only; nothing was changed"
     if "locked" in msg:
         return f"the index at {path} is locked by another process ({msg})"
     if opening:
         return msg
     return f"index database error at {path}: {msg}"
+
+
+#: a file size limit (``ulimit -f``) closer than this to the index's largest file is named as
+#: the cause of an I/O error: one transaction's write-ahead log frames and a checkpoint's growth
+#: of the database fit in it with room to spare
+FSIZE_HEADROOM = 8 * 1024 * 1024
+#: free space below which a failed write is put down to a full disk
+FULL_BELOW = 64 * 1024
+
+
+def diagnose(path: Path, *, io_error: bool = True) -> str | None:
+    """Why the index database at ``path`` cannot be written, when the cause is one the user can
+    fix, else None: the disk is full, the folder is read-only, or (for an I/O error) the file
+    size limit is below what the database and its write-ahead log need.  SQLite reports the
+    last as a plain "disk I/O error": Python ignores SIGXFSZ, so a write past ``ulimit -f``
+    fails with EFBIG.  Cheap (a few system calls): callers may poll it to notice the cause
+    going away."""
+    import shutil
+
+    folder = path.parent
+    try:
+        if shutil.disk_usage(folder).free < FULL_BELOW:
+            return f"no space left on the disk holding the index ({folder})"
+    except OSError:
+        pass
+    if folder.exists() and not os.access(folder, os.W_OK):
+        return f"the index folder {folder} is read-only"
+    if not io_error:
+        return None
+    limit = fsize_limit()
+    if limit is not None:
+        sizes = {}
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):
+            try:
+                sizes[name] = (folder / name).stat().st_size
+            except OSError:
+                sizes[name] = 0
+        if limit < max(sizes.values()) + FSIZE_HEADROOM:
+            return (f"the file size limit (ulimit -f) of {limit} bytes is below what the index "
+                    f"needs ({path.name} is {sizes[path.name]} bytes, its write-ahead log "
+                    f"{sizes[path.name + '-wal']} bytes, and both grow with the library); "
+                    "raise it (`ulimit -f unlimited` where the daemon is started, "
+                    "LimitFSIZE=infinity for a systemd service)")
+    return None
+
+
+def fsize_limit() -> int | None:
+    """This process's file size limit in bytes (RLIMIT_FSIZE), None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
