@@ -84,6 +84,12 @@ def _check_path(path: str) -> str:
     return os.path.normpath(path)
 
 
+def storage_of(status: dict) -> dict:
+    """``{"state": "writable" | "read-only", "reason"}`` from a backend's status."""
+    st = status.get("storage") or {}
+    return {"state": str(st.get("state") or "writable"), "reason": str(st.get("reason") or "")}
+
+
 def _label(path: str) -> str:
     """A result as people see it: its folder and file name (``kicks/boom.wav``)."""
     parts = [p for p in path.replace("\\", "/").split("/") if p]
@@ -296,6 +302,12 @@ class Handlers:
         st = self.backend.status()
         self.reply(req, f"{PREFIX}/status", int(st["indexed"]), int(st["pending"]),
                    str(st["state"]))
+
+    def storage(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        st = storage_of(self.backend.status())
+        self.reply(req, f"{PREFIX}/storage", st["state"], st["reason"])
 
     def ping(self, route: Route, req: Request) -> None:
         self.reply(req, f"{PREFIX}/pong", *typed(req.tags, req.args))  # as received
@@ -516,5 +528,7 @@ class Handlers:
             self.push(f"{PREFIX}/{event}", str(args[0]))
         elif event == "progress":
             self.push(f"{PREFIX}/progress", int(args[0]), int(args[1]), str(args[2]))
+        elif event == "storage":
+            self.push(f"{PREFIX}/storage", str(args[0]), str(args[1]))
         else:
             self.log.debug("unknown backend event %r", event)

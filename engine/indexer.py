@@ -10,6 +10,12 @@ Library answers them directly, sharing the encoder between batches.
 Rescans are coalesced: at most one is pending per folder whatever the number of requests, and
 the worker alternates between scanning and embedding when both are waiting, so a storm of
 ``/soundalike/rescan`` never starves the embedding of new files.
+
+Writes can be held (``hold_writes``): when the data dir cannot be written (a read-only folder
+or file system, a full disk), nothing is written and nothing is lost: changed files wait as
+pending, deletions and moves wait for the rescan that follows, and a recovery thread checks with
+a backoff (``RECOVER_FIRST`` doubling up to ``RECOVER_MAX`` seconds) until a write goes through,
+then runs ``on_writable`` and rescans every watched folder.
 """
 from __future__ import annotations
 
@@ -38,7 +44,8 @@ Listener = Callable[[str, tuple], None]
 class Indexer:
     """Pending files, a worker thread, and the daemon's state (scanning / indexing / idle)."""
 
-    STORE_RETRY = 10.0  # seconds before files that could not be stored are tried again
+    RECOVER_FIRST = 1.0  # seconds before a held data dir is first checked again ...
+    RECOVER_MAX = 30.0  # ... the wait doubling up to this
 
     def __init__(self, library: Library, *, settle: float = 0.3, chunk: int = 256,
                  nice: int = 10, poll_roots: float = 2.0,
@@ -63,6 +70,12 @@ class Indexer:
         self._state = "idle"
         self._listeners: list[Listener] = []
         self._busy = False
+        self._held: str | None = None  # why writes are held (None: they are not)
+        self._recover_delay = self.RECOVER_FIRST
+        self._recovery: Worker | None = None
+        #: called on the recovery thread once the data dir can be written again, before
+        #: indexing resumes (an exception keeps the writes held, and is tried again later)
+        self.on_writable: list[Callable[[], None]] = []
         self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -70,7 +83,10 @@ class Indexer:
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
-        return self._worker.stop(timeout)
+        with self._cond:
+            recovery = self._recovery
+        stopped = recovery.stop(timeout) if recovery is not None else True
+        return self._worker.stop(timeout) and stopped
 
     def _wake(self) -> None:
         with self._cond:
@@ -125,6 +141,8 @@ class Indexer:
         """Reconcile ``roots`` (default: every watched folder) with the disk, soon; a request
         for a folder whose scan is already pending is merged into it."""
         with self._cond:
+            if self._held is not None:
+                return  # writes are held: the rescan that follows recovery covers it
             for r in (roots or self.roots()):
                 self._scan_requests[os.path.abspath(r)] = None
             self._cond.notify_all()
@@ -157,6 +175,13 @@ class Indexer:
     def deleted(self, path: str) -> None:
         path = os.path.abspath(path)
         root = self.root_of(path)
+        with self._cond:
+            held = self._held is not None
+        if held:  # the rescan after recovery removes it (or marks its folder offline)
+            with self._cond:
+                for p in [p for p in self._pending if under(p, path)]:
+                    del self._pending[p]
+            return
         if root is not None and not os.path.isdir(root):
             self._go_offline(root)
             return
@@ -175,7 +200,10 @@ class Indexer:
             flying = [p for p in self._in_flight if under(p, src)]
             for p in flying:  # being embedded under its old name: embed again under the new
                 self._pending[dest + p[len(src):]] = time.monotonic() + self.settle
+            held = self._held is not None
             self._cond.notify_all()
+        if held:  # the rescan after recovery finds it (by content: embeddings are kept)
+            return
         if self.root_of(dest) is None:  # moved out of every watched folder
             self.deleted(src)
             return
@@ -208,6 +236,72 @@ class Indexer:
                 state = "indexing"  # files waiting for the worker (or their settle time)
         return {"pending": pending, "state": state}
 
+    # -- writes held (a read-only or full data dir) -----------------------------------------------
+    @property
+    def held(self) -> str | None:
+        """Why writes are held (None: they are not)."""
+        with self._cond:
+            return self._held
+
+    def storage(self) -> dict:
+        """``{"state": "writable" | "read-only", "reason": why ("" when writable)}``."""
+        with self._cond:
+            held = self._held
+        return {"state": "read-only" if held else "writable", "reason": held or ""}
+
+    def hold_writes(self, reason: str) -> None:
+        """Write nothing from now on: the data dir cannot be written (``reason``).  Queries
+        and status go on; changed files wait (pending); a recovery thread checks with a
+        backoff and resumes indexing by itself once a write goes through."""
+        with self._cond:
+            first = self._held is None
+            self._held = reason
+            self._scan_requests.clear()  # the rescan after recovery covers them
+            recovery = None
+            if first and not self._stop.is_set():
+                recovery = self._recovery = Worker("soundalike-recovery", self._recover)
+            self._cond.notify_all()
+        if not first:
+            return
+        log.error("cannot write the data dir %s: %s. Serving its index read-only: queries and "
+                  "status are answered, new and changed files wait. Make the folder writable "
+                  "or free some space: indexing resumes by itself (checked every %d s at most)",
+                  self.library.data_dir, reason, int(self.RECOVER_MAX))
+        self._emit("storage", "read-only", reason)
+        self._emit_progress()
+        if recovery is not None:
+            recovery.start()
+
+    def _recover(self, stop: threading.Event) -> None:
+        with self._cond:
+            delay = self._recover_delay
+        while not stop.wait(delay):
+            problem = self.library.write_problem()
+            if problem is None:
+                try:
+                    for ready in list(self.on_writable):
+                        ready()
+                except Exception as exc:  # e.g. written meanwhile by another process
+                    problem = str(exc) or type(exc).__name__
+            if problem is None:
+                break
+            delay = min(delay * 2, self.RECOVER_MAX)
+            with self._cond:
+                self._held = problem
+                self._recover_delay = delay
+        else:
+            return
+        with self._cond:
+            self._held = None
+            # a failure soon after comes back to this wait, not to the first (the next
+            # batch stored resets it)
+            self._recover_delay = min(delay * 2, self.RECOVER_MAX)
+            self._cond.notify_all()
+        log.info("the data dir %s can be written again: indexing resumes",
+                 self.library.data_dir)
+        self._emit("storage", "writable", "")
+        self.request_scan()
+
     def scans_waiting(self) -> int:
         """Folders waiting for a rescan (requests are coalesced: at most one per folder)."""
         with self._cond:
@@ -235,22 +329,22 @@ class Indexer:
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_root_check:
-                    self._check_offline_roots()
+                    if self.held is None:
+                        self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
                 scans, batch = self._next_work(next_root_check)
-                if scans:
-                    self._reconcile(scans)
-                elif batch:
-                    try:
+                try:
+                    if scans:
+                        self._reconcile(scans)
+                    elif batch:
                         self._embed(batch)
-                    except StoreError as exc:  # disk full, read-only: keep the files pending
-                        log.error("cannot store embeddings: %s (retrying in %ds)", exc,
-                                  int(self.STORE_RETRY))
-                        retry_at = time.monotonic() + self.STORE_RETRY
-                        with self._cond:
-                            for p in self._in_flight:
-                                self._pending.setdefault(p, retry_at)
-                        stop.wait(1.0)
+                except StoreError as exc:  # disk full, read-only: keep the work, hold writes
+                    with self._cond:
+                        now = time.monotonic()
+                        for p in self._in_flight:
+                            self._pending.setdefault(p, now)
+                    log.error("cannot write the index: %s", exc)
+                    self.hold_writes(str(exc))
             except Exception:  # the worker never dies: log and carry on
                 log.exception("indexing error")
                 stop.wait(0.5)
@@ -269,6 +363,11 @@ class Indexer:
         with self._cond:
             while not self._stop.is_set():
                 now = time.monotonic()
+                if self._held is not None:  # writes held: wait for the recovery
+                    if now >= wake_at:
+                        return [], []
+                    self._cond.wait(wake_at - now)
+                    continue
                 ready = [p for p, t in self._pending.items() if t <= now]
                 if self._scan_requests and not (ready and self._embed_turn):
                     scans = list(self._scan_requests)
@@ -304,6 +403,7 @@ class Indexer:
             with self._cond:
                 self._in_flight.difference_update(done)
                 self._in_flight.difference_update(p for p, _ in failed)
+                self._recover_delay = self.RECOVER_FIRST  # stored: writes work again
                 self._emit_progress_locked()
 
         if todo:
