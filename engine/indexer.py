@@ -73,6 +73,7 @@ class Indexer:
         self._held: str | None = None  # why writes are held (None: they are not)
         self._recover_delay = self.RECOVER_FIRST
         self._recovery: Worker | None = None
+        self._nudged = False  # a file event or rescan while held: check again soon
         #: called on the recovery thread once the data dir can be written again, before
         #: indexing resumes (an exception keeps the writes held, and is tried again later)
         self.on_writable: list[Callable[[], None]] = []
@@ -141,8 +142,10 @@ class Indexer:
         """Reconcile ``roots`` (default: every watched folder) with the disk, soon; a request
         for a folder whose scan is already pending is merged into it."""
         with self._cond:
-            if self._held is not None:
-                return  # writes are held: the rescan that follows recovery covers it
+            if self._held is not None:  # the rescan that follows recovery covers it
+                self._nudged = True
+                self._cond.notify_all()
+                return
             for r in (roots or self.roots()):
                 self._scan_requests[os.path.abspath(r)] = None
             self._cond.notify_all()
@@ -166,6 +169,8 @@ class Indexer:
             return  # the scan's rule (engine.folders.hidden): it would remove it again
         with self._cond:
             self._pending[path] = time.monotonic() + (0.0 if immediate else self.settle)
+            if self._held is not None:
+                self._nudged = True
             self._cond.notify_all()
 
     def folder_appeared(self, path: str) -> None:
@@ -259,7 +264,8 @@ class Indexer:
             self._scan_requests.clear()  # the rescan after recovery covers them
             recovery = None
             if first and not self._stop.is_set():
-                recovery = self._recovery = Worker("soundalike-recovery", self._recover)
+                recovery = self._recovery = Worker("soundalike-recovery", self._recover,
+                                                   wake=self._wake)
             self._cond.notify_all()
         if not first:
             return
@@ -273,9 +279,24 @@ class Indexer:
             recovery.start()
 
     def _recover(self, stop: threading.Event) -> None:
+        """Check whether the data dir can be written again: after ``delay`` (doubling up to
+        ``RECOVER_MAX``), or ``RECOVER_FIRST`` after the last check when a file event or a
+        rescan request came meanwhile (the user may just have made room)."""
         with self._cond:
             delay = self._recover_delay
-        while not stop.wait(delay):
+            self._nudged = False
+        last = time.monotonic()
+        while True:
+            with self._cond:
+                while not stop.is_set():
+                    now = time.monotonic()
+                    due = last + (self.RECOVER_FIRST if self._nudged else delay)
+                    if now >= due:
+                        break
+                    self._cond.wait(due - now)
+                if stop.is_set():
+                    return
+                nudged, self._nudged = self._nudged, False
             problem = self.library.write_problem()
             if problem is None:
                 try:
@@ -283,14 +304,14 @@ class Indexer:
                         ready()
                 except Exception as exc:  # e.g. written meanwhile by another process
                     problem = str(exc) or type(exc).__name__
+            last = time.monotonic()
             if problem is None:
                 break
-            delay = min(delay * 2, self.RECOVER_MAX)
+            if not nudged:
+                delay = min(delay * 2, self.RECOVER_MAX)
             with self._cond:
                 self._held = problem
                 self._recover_delay = delay
-        else:
-            return
         with self._cond:
             self._held = None
             # a failure soon after comes back to this wait, not to the first (the next
