@@ -101,6 +101,7 @@ def test_a_read_only_data_dir_is_served_read_only_and_recovers(daemon_factory, c
         assert "can be written again" in d.log()
         assert d.signal() == 0
         assert "Traceback" not in d.log()
+        assert "embedded 2 files this run" in d.log()  # the 12 already indexed stay as they are
         assert stat.S_IMODE(os.stat(data).st_mode) == 0o755
     finally:
         os.chmod(data, 0o755)
