@@ -84,6 +84,7 @@ class Indexer:
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
+        self._stop.set()  # first: no recovery thread starts after this
         with self._cond:
             recovery = self._recovery
         stopped = recovery.stop(timeout) if recovery is not None else True
