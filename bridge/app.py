@@ -4,6 +4,11 @@ Loads the config, takes the data dir's lock (one writer per data dir: a second d
 once, naming the first), then starts the parts in dependency order (library, watched folders,
 indexing worker, folder watcher, OSC server) and stops them in reverse in one ``finally``.
 SIGINT and SIGTERM stop it cleanly with exit status 0.
+
+A data dir that cannot be written (a read-only folder or file system, a full disk) does not stop
+it: the index is served read-only, the start-up writes (the declared folders) wait, and the
+indexing worker holds its writes until the data dir can be written again (docs/reliability.md,
+"A read-only or full data dir").
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from engine import DataDirBusy, Library
+from engine import DataDirBusy, Library, StoreError
 from engine.datadir import DataDirLock, ensure_private_dir
 from engine.folders import check_folders
 from engine.indexer import Indexer
@@ -127,14 +132,33 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
             raise UserError("; ".join(
                 f"{why} (from the {declared[p]}{' file' if declared[p] == 'config' else ''})"
                 for p, why in refused))
-        dropped = catalog.declare_roots(declared, replaced)
-        for root, why in check_folders([r.path for r in catalog.roots()]):
-            log.error("%s (added by %s earlier): it is no longer watched", why,
-                      next(r.origin for r in catalog.roots() if r.path == root))
-            dropped += catalog.forget_root(root)
-        orphans = catalog.prune_outside_roots()
-        if dropped or orphans:
-            log.info("removed %d files of folders no longer watched", len(dropped) + len(orphans))
+
+        def settle_roots() -> None:
+            """The start-up writes: the watched folders become the declared ones."""
+            lock.acquire()  # a data dir that had no lock file while read-only: take it now
+            lock.write_pid()
+            dropped = catalog.declare_roots(declared, replaced)
+            for root, why in check_folders([r.path for r in catalog.roots()]):
+                log.error("%s (added by %s earlier): it is no longer watched", why,
+                          next(r.origin for r in catalog.roots() if r.path == root))
+                dropped += catalog.forget_root(root)
+            orphans = catalog.prune_outside_roots()
+            if dropped or orphans:
+                log.info("removed %d files of folders no longer watched",
+                         len(dropped) + len(orphans))
+
+        # a read-only or full data dir: serve what is indexed, write nothing until it can be
+        unwritable = library.write_problem()
+        if unwritable is None:
+            try:
+                settle_roots()
+            except StoreError as exc:
+                unwritable = str(exc)
+        if unwritable is not None:
+            waiting = [p for p in declared if p not in {r.path for r in catalog.roots()}]
+            if waiting:
+                log.warning("not watched until the data dir can be written: %s",
+                            ", ".join(waiting))
         # load the search index on its own thread: OSC listens meanwhile (status answers at
         # once; queries wait for the index)
         catalog.load_in_background()
@@ -147,10 +171,24 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         indexer.on_root_online = watcher.add
         indexer.on_links = watcher.follow_links
         library.on_dead = indexer.forget_dead
+        address: list[tuple[str, int]] = []  # the OSC server's, once it listens
+
+        def writable_again() -> None:
+            known = {r.path for r in catalog.roots()}
+            settle_roots()
+            for root in catalog.roots():
+                if root.path not in known:
+                    watcher.add(root.path)
+            if address:
+                _write_daemon_file(data_dir, *address[0])
+
         indexer.start()
         started.append(indexer.stop)
         watcher.start()
         started.append(watcher.stop)
+        if unwritable is not None:
+            indexer.on_writable.append(writable_again)
+            indexer.hold_writes(unwritable)
 
         # answer first (the index is loaded), then set up the watches (a large folder takes a
         # while); the worker reconciles the folders with the disk once its model is loaded
@@ -160,6 +198,7 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         if server is not None:
             started.append(server.stop)
             host, port = server.address
+            address.append((host, port))
             _write_daemon_file(data_dir, host, port)
             started.append(lambda: _remove_daemon_file(data_dir))
             log.info("answering OSC on %s:%d", host, port)
@@ -201,9 +240,25 @@ def _start_osc(backend, config: Config):
 
 
 def _write_daemon_file(data_dir: Path, host: str, port: int) -> None:
-    from .client import write_daemon_file
+    """``daemon.json`` in the data dir; where that cannot be written, in the user's private
+    fallback folder (bridge.client.fallback_daemon_file); where neither can, clients do not
+    find the daemon and work in-process: logged, never fatal."""
+    from .client import remove_daemon_file, write_daemon_file, write_fallback_daemon_file
 
-    write_daemon_file(data_dir, host, port)
+    try:
+        write_daemon_file(data_dir, host, port)
+    except OSError as exc:
+        try:
+            path = write_fallback_daemon_file(data_dir, host, port)
+        except OSError as exc2:
+            log.warning("cannot write %s (%s), nor a fallback (%s): clients will not find "
+                        "this daemon; they read the index themselves", data_dir / "daemon.json",
+                        exc.strerror or exc, exc2.strerror or exc2)
+        else:
+            log.info("cannot write %s (%s): clients find this daemon through %s",
+                     data_dir / "daemon.json", exc.strerror or exc, path)
+        return
+    remove_daemon_file(data_dir, fallback_only=True)  # one written while it was read-only
 
 
 def _remove_daemon_file(data_dir: Path) -> None:

@@ -16,7 +16,7 @@ from engine.watch import Watcher
 
 #: event names pushed to subscribers: "indexed" (path), "removed" (path),
 #: "moved" (old, new), "progress" (indexed, pending, state), "offline" (folder),
-#: "online" (folder)
+#: "online" (folder), "storage" (state, reason: the data dir became read-only or writable)
 EventListener = Callable[[str, tuple], None]
 
 
@@ -28,7 +28,8 @@ class Backend(Protocol):
     def status(self) -> dict:
         """At least ``indexed``, ``pending`` (int) and ``state`` (scanning|indexing|idle);
         ``problems``, when present: what keeps the daemon from working (one line each, e.g.
-        why the index cannot be written).
+        why the index cannot be written); optionally ``storage``: ``{"state": "writable" |
+        "read-only", "reason"}``.
         Cheap and never blocked by a query, a write or a load: answered on the receiving
         thread."""
 
@@ -79,7 +80,14 @@ class DaemonBackend:
         info["offline_roots"] = self.indexer.offline_roots()
         info["folders"] = self.indexer.roots()
         info["embedded"] = self.library.embedded
+        info["storage"] = self.indexer.storage()
         return info
+
+    def _refuse_while_held(self, what: str) -> None:
+        held = self.indexer.held
+        if held is not None:
+            raise QueryError(f"cannot {what} now: the data dir cannot be written ({held}); "
+                             "the index is served read-only")
 
     def folders(self) -> list[str]:
         return self.indexer.roots()
@@ -95,6 +103,7 @@ class DaemonBackend:
             raise QueryError(f"no such folder: {path}")
         for _, why in check_folders([path]):  # system roots, pseudo file systems
             raise QueryError(why)
+        self._refuse_while_held("add a folder")
         if self.watcher is not None:
             self.watcher.add(path)
         self.indexer.add_root(path, "osc")
@@ -103,6 +112,7 @@ class DaemonBackend:
         path = os.path.abspath(os.path.expanduser(path))
         if path not in self.indexer.roots():
             raise QueryError(f"not a watched folder: {path}")
+        self._refuse_while_held("remove a folder")
         if self.watcher is not None:
             self.watcher.discard(path)
         self.indexer.remove_root(path)

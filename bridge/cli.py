@@ -565,11 +565,12 @@ def cmd_status(args) -> int:
         info["folders"] = [{"path": r.path, "origin": r.origin} for r in lib.catalog.roots()]
     finally:
         lib.close()
-    live = daemon_status(data_dir_arg=args.data_dir)
+    live = daemon_status(data_dir_arg=args.data_dir, storage=True)
     info["daemon"] = live is not None
     info["pending"] = live["pending"] if live else info.get("stale", 0)
     info["state"] = live["state"] if live else "stopped"
     info["problems"] = live.get("problems", []) if live else []
+    info["storage"] = (live or {}).get("storage") or _storage(info["data_dir"])
     if args.json:
         print(json_text(info, indent=2))
         return EXIT_OK
@@ -580,6 +581,8 @@ def cmd_status(args) -> int:
     print(f"state    {info['state']}")
     for problem in info["problems"]:
         print(f"problem  {printable(problem)}")
+    if info["storage"]["state"] != "writable":
+        print(f"storage  {info['storage']['state']}: {printable(info['storage']['reason'])}")
     print(f"model    {info['model_id']}  ({printable(info['model_dir'])})")
     print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
     print(f"data dir {printable(info['data_dir'])}")
@@ -588,6 +591,14 @@ def cmd_status(args) -> int:
     for f in info["failures"]:
         print(f"failed: {printable(f['path'])}: {printable(f['reason'])}")
     return EXIT_OK
+
+
+def _storage(data_dir: str) -> dict:
+    """Whether the data dir can be written now (no daemon to ask): a probe file."""
+    from engine.datadir import write_problem
+
+    problem = write_problem(data_dir)
+    return {"state": "read-only" if problem else "writable", "reason": problem or ""}
 
 
 def cmd_evaluate(args) -> int:

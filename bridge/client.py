@@ -4,7 +4,9 @@ The daemon writes ``daemon.json`` (pid, host, port) into its data dir when its O
 (:func:`write_daemon_file`) and removes it on a clean shutdown (:func:`remove_daemon_file`).
 ``soundalike similar`` and ``soundalike status`` read it and ask the daemon; when there is no
 file, its process is gone, or it does not answer a ping within :data:`PING_TIMEOUT`, they work
-in-process instead.  This module imports neither the engine nor python-osc: asking a daemon
+in-process instead.  A daemon whose data dir cannot be written (read-only, a full disk) writes
+the same file into a private folder of the user's instead (:func:`fallback_daemon_file`),
+where readers look when the data dir has none.  This module imports neither the engine nor python-osc: asking a daemon
 costs a few milliseconds.
 """
 from __future__ import annotations
@@ -46,15 +48,67 @@ def write_daemon_file(data_dir: str | os.PathLike, host: str, port: int, *,
     return path
 
 
-def remove_daemon_file(data_dir: str | os.PathLike, *, pid: int | None = None) -> None:
-    """Remove the state file if it is this process's (or ``pid``'s)."""
-    path = Path(data_dir) / DAEMON_FILE
-    info = _load(path)
-    if info is not None and info["pid"] == (pid or os.getpid()):
+def write_fallback_daemon_file(data_dir: str | os.PathLike, host: str, port: int) -> Path:
+    """``write_daemon_file`` for a data dir that cannot be written: into the user's private
+    folder (:func:`fallback_daemon_file`); raises OSError when there is none either."""
+    path = fallback_daemon_file(data_dir, create=True)
+    if path is None:
+        raise OSError("no private folder for the state file")
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    info = {"pid": os.getpid(), "host": host, "port": int(port), "started": time.time(),
+            "data_dir": os.fsdecode(os.path.abspath(data_dir))}
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(info, f)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def fallback_daemon_file(data_dir: str | os.PathLike, *, create: bool = False) -> Path | None:
+    """Where the daemon of a data dir it cannot write says where it listens: a file named
+    after the data dir in ``$XDG_RUNTIME_DIR/soundalike``, else ``soundalike-UID`` in the
+    temporary folder; used only when that folder is the user's own and others cannot write
+    it.  None where there is no such folder (or no user ids: Windows)."""
+    import hashlib
+    import stat
+    import tempfile
+
+    if not hasattr(os, "getuid"):
+        return None
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(runtime) / "soundalike" if runtime else \
+        Path(tempfile.gettempdir()) / f"soundalike-{os.getuid()}"
+    if create:
         try:
-            path.unlink()
+            folder.mkdir(mode=0o700, exist_ok=True)
         except OSError:
-            pass
+            return None
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or \
+            st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return None
+    key = hashlib.sha256(os.fsencode(os.path.abspath(data_dir))).hexdigest()[:24]
+    return folder / f"daemon-{key}.json"
+
+
+def remove_daemon_file(data_dir: str | os.PathLike, *, pid: int | None = None,
+                       fallback_only: bool = False) -> None:
+    """Remove the state file if it is this process's (or ``pid``'s), and its fallback (only
+    that with ``fallback_only``)."""
+    paths = [] if fallback_only else [Path(data_dir) / DAEMON_FILE]
+    for path in paths + [fallback_daemon_file(data_dir)]:
+        if path is None:
+            continue
+        info = _load(path)
+        if info is not None and info["pid"] == (pid or os.getpid()):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
 def _load(path: Path) -> dict | None:
@@ -84,7 +138,12 @@ def read_daemon_file(data_dir: str | os.PathLike) -> dict | None:
     """``{"pid", "host", "port", ...}`` of the daemon of ``data_dir``; None when there is no
     file, it is unreadable, or its process is gone."""
     info = _load(Path(data_dir) / DAEMON_FILE)
-    if info is None or not _alive(info["pid"]):
+    if info is not None and _alive(info["pid"]):
+        return info
+    fallback = fallback_daemon_file(data_dir)
+    info = _load(fallback) if fallback is not None else None
+    if info is None or not _alive(info["pid"]) or \
+            info.get("data_dir") != os.fsdecode(os.path.abspath(data_dir)):
         return None
     return info
 
@@ -214,6 +273,12 @@ class DaemonConnection:
         if m is None or m.address != f"{P}/problems":
             return None
         return [str(a) for a in m.args]
+    def storage(self, timeout: float = 2.0) -> dict | None:
+        """``{"state": "writable" | "read-only", "reason"}``; None when it does not say (a
+        daemon from before ``/soundalike/storage``)."""
+        self.send(f"{P}/storage")
+        m = self.wait(lambda m: m.address == f"{P}/storage" and m.tags == "ss", timeout)
+        return {"state": m.args[0], "reason": m.args[1]} if m is not None else None
 
 
 def _is_loopback(host: str) -> bool:
@@ -322,13 +387,17 @@ def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
     return str(m.args[0])
 
 
-def daemon_status(*, data_dir_arg=None) -> dict | None:
-    """``{"indexed", "pending", "state", "problems"}`` from a running daemon, or None."""
+def daemon_status(*, data_dir_arg=None, storage: bool = False) -> dict | None:
+    """``{"indexed", "pending", "state", "problems"}`` from a running daemon, or None; with
+    ``storage``, also ``"storage"`` (see ``DaemonConnection.storage``; None when it does not
+    say)."""
     conn = connect(data_dir_arg)
     if conn is None:
         return None
     with conn:
-        status = conn.status()
-        if status is not None:
-            status["problems"] = conn.problems() or []
-        return status
+        st = conn.status()
+        if st is not None:
+            st["problems"] = conn.problems() or []
+            if storage:
+                st["storage"] = conn.storage(timeout=0.5)
+        return st

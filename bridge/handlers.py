@@ -123,6 +123,10 @@ def _as_uris(address: str, args: tuple) -> tuple:
                     a = printable(a)
         out.append(a)
     return tuple(out)
+def storage_of(status: dict) -> dict:
+    """``{"state": "writable" | "read-only", "reason"}`` from a backend's status."""
+    st = status.get("storage") or {}
+    return {"state": str(st.get("state") or "writable"), "reason": str(st.get("reason") or "")}
 
 
 def _label(path: str) -> str:
@@ -385,6 +389,11 @@ class Handlers:
             raise wrong(route, req)
         problems = [str(p) for p in self.backend.status().get("problems", ())]
         self.reply(req, f"{PREFIX}/problems", *problems)
+    def storage(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        st = storage_of(self.backend.status())
+        self.reply(req, f"{PREFIX}/storage", st["state"], st["reason"])
 
     def ping(self, route: Route, req: Request) -> None:
         self.reply(req, f"{PREFIX}/pong", *typed(req.tags, req.args))  # as received
@@ -630,5 +639,7 @@ class Handlers:
             self.push(f"{PREFIX}/{event}", str(args[0]))
         elif event == "progress":
             self.push(f"{PREFIX}/progress", int(args[0]), int(args[1]), str(args[2]))
+        elif event == "storage":
+            self.push(f"{PREFIX}/storage", str(args[0]), str(args[1]))
         else:
             self.log.debug("unknown backend event %r", event)

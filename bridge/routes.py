@@ -49,6 +49,7 @@ ROUTES: dict[str, Route] = {r.address: r for r in [
           "(then optional aspect/weight pairs ,sf ...)"),
     Route(f"{PREFIX}/status", "status", "inline", "no arguments"),
     Route(f"{PREFIX}/problems", "problems", "inline", "no arguments", local_only=True),
+    Route(f"{PREFIX}/storage", "storage", "inline", "no arguments"),
     Route(f"{PREFIX}/reply_to", "reply_to", "inline", ",i port (0 forgets it)"),
     Route(f"{PREFIX}/select", "select", "inline", ",s path (\"\" clears the selection)"),
     Route(f"{PREFIX}/selection", "selection_get", "inline", "no arguments"),

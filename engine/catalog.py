@@ -73,6 +73,12 @@ class Catalog:
     def read_only(self) -> bool:
         return self._store.read_only
 
+    def write_problem(self) -> str | None:
+        """Why the index cannot be written now (None: a write just went through).  An index
+        opened for reading because it could not be written is opened for writing again here
+        once it can (``Store.reopen_writable``)."""
+        return self._store.write_problem()
+
     def close(self) -> None:
         if self._loader is not None:
             self._loader.join()
@@ -98,7 +104,10 @@ class Catalog:
             self.damaged = [(p, reason) for _, p in rows.damaged]
             queued = not self._store.read_only
             if queued:
-                self._store.forget_damaged(i for i, _ in rows.damaged)
+                try:
+                    self._store.forget_damaged(i for i, _ in rows.damaged)
+                except StoreError:  # a full disk: left out now, queued at a later start
+                    queued = False
             log.warning("%d indexed file(s) have an unreadable embedding and are left out of "
                         "the search%s: %s", len(rows.damaged),
                         " until they are embedded again" if queued else "",

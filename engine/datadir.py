@@ -8,20 +8,39 @@ information for the message a second writer gets).
 """
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import stat
 from pathlib import Path
 
 from .errors import DataDirBusy
 
 LOCK_FILE = "lock"
 
+log = logging.getLogger(__name__)
+
 
 def ensure_private_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and parents) readable by the user only."""
+    """Create ``path`` (and parents) readable by the user only.
+
+    A folder that already exists keeps the mode its user gave it (a data dir made read-only
+    with ``chmod 555`` stays so: the daemon then serves it read-only); one that others may
+    write is used too, with a warning."""
     path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            log.warning("the folder %s may be written by other users (mode %04o): they can "
+                        "change or replace its index; `chmod go-w` it", path,
+                        stat.S_IMODE(st.st_mode))
+        return path
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        os.chmod(path, 0o700)
+        os.chmod(path, 0o700)  # just created here: a umask cannot make it wider, nor narrower
     except OSError:
         pass
     return path
@@ -35,13 +54,20 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> "DataDirLock":
-        """Take the lock.  A data dir where the lock file cannot even be created (read-only,
-        or a full disk) cannot be written by anyone either: the store says so when it tries,
-        so that is no reason to refuse here."""
+        """Take the lock.  In a data dir that cannot be written (read-only, or a full disk)
+        the lock file is opened for reading: ``flock`` works on such a descriptor too, so a
+        second daemon serving the same read-only index is still refused.  Where there is no
+        lock file and none can be created, no one can write the data dir either: ``held`` is
+        False and ``acquire()`` is called again before the first write (a no-op once held)."""
+        if self._fd is not None:
+            return self
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
-            return self
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return self
         try:
             _lock(fd)
         except OSError:
@@ -50,13 +76,36 @@ class DataDirLock:
             raise DataDirBusy(f"the data dir {self.path.parent} is in use by another "
                               f"Soundalike process{f' (pid {pid})' if pid else ''}",
                               pid) from None
-        try:  # information for the message a second writer gets; best effort (disk full)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass
         self._fd = fd
+        self.write_pid()
         return self
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def write_pid(self) -> None:
+        """Write this process's pid into the lock file (information for the message a
+        second writer gets); best effort: a read-only or full data dir keeps it empty.  The
+        lock's own descriptor where it was opened for writing, else one of its own (the lock
+        stays with the descriptor ``acquire`` opened)."""
+        if self._fd is None:
+            return
+        for fd in (self._fd, None):
+            opened = fd is None
+            try:
+                if opened:
+                    fd = os.open(self.path, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                    return
+                finally:
+                    if opened:
+                        os.close(fd)
+            except OSError:
+                continue
 
     def release(self) -> None:
         if self._fd is not None:
@@ -90,7 +139,10 @@ def is_locked(data_dir: str | os.PathLike) -> bool:
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError:
-        return False
+        try:  # a read-only data dir: flock works on a descriptor opened for reading
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
     try:
         _lock(fd)
     except OSError:
@@ -98,6 +150,47 @@ def is_locked(data_dir: str | os.PathLike) -> bool:
     finally:
         os.close(fd)  # releases the probe's lock, if it got it
     return False
+
+
+#: bytes the write probe writes: room for a few pages of the index's write-ahead log
+PROBE_BYTES = 64 * 1024
+
+
+def write_problem(data_dir: str | os.PathLike) -> str | None:
+    """Why files cannot be written into ``data_dir`` now, in plain words (None: they can).
+
+    Writes, syncs and removes a small probe file: a read-only folder or file system, a full
+    disk, a quota or a file size limit all show up here, as they would for the index."""
+    probe = Path(data_dir) / f".write-probe.{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, bytes(PROBE_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return describe_unwritable(exc, data_dir)
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+    return None
+
+
+def describe_unwritable(exc: OSError, data_dir: str | os.PathLike) -> str:
+    """An OSError met writing into ``data_dir``, as what the user can act on."""
+    code = exc.errno
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return f"no space left on the disk holding {data_dir} ({exc.strerror})"
+    if code == getattr(errno, "EFBIG", -1):
+        return f"a file size limit stops writes into {data_dir} ({exc.strerror})"
+    if code == errno.EROFS:
+        return f"{data_dir} is on a read-only file system"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{data_dir} is read-only for this user ({exc.strerror})"
+    return f"cannot write into {data_dir}: {exc.strerror or exc}"
 
 
 def _lock(fd: int) -> None:

@@ -18,11 +18,14 @@ apply_changes``), so deleting 19,000 files costs one pass over them, not one sca
 per file.  The worker applies what is queued before it plans a batch, so a file deleted and
 created again is never judged by its old row.
 
-When the index cannot be written (a full disk, a read-only folder, a file size limit below what
-the database needs), the files stay pending and nothing is embedded until a retry: after
-``STORE_RETRY`` s, doubling up to ``STORE_RETRY_MAX`` s, or as soon as the diagnosed cause is
-gone (``Catalog.store_problem``, polled every ``STORE_POLL`` s).  The cause is logged once, and
-again only when it changes or the index can be written again; ``status()["problem"]`` says it.
+Writes are held (``hold_writes``) when the index cannot be written: a read-only folder or file
+system, a full disk, a file size limit (``ulimit -f``) below what the database needs, at start
+or while running.  Nothing is written and nothing is lost: changed files wait as pending,
+deletions and moves wait for the rescan that follows, and a recovery thread checks with a
+backoff (``RECOVER_FIRST`` doubling up to ``RECOVER_MAX`` seconds, sooner after a file event)
+until a write goes through, then runs ``on_writable`` and rescans every watched folder.  The
+cause (``Catalog.store_problem``, else the data dir's write probe) is logged once, and again
+only when it changes or the index can be written again; ``status()["problem"]`` says it.
 """
 from __future__ import annotations
 
@@ -51,11 +54,10 @@ Listener = Callable[[str, tuple], None]
 class Indexer:
     """Pending files, a worker thread, and the daemon's state (scanning / indexing / idle)."""
 
-    STORE_RETRY = 10.0  # seconds before files that could not be stored are tried again ...
-    STORE_RETRY_MAX = 300.0  # ... doubling up to this while the store keeps failing
-    STORE_POLL = 1.0  # how often the cause of a store failure is looked at again
     COALESCE = 0.05  # seconds a burst of deletes and moves gathers before it is applied
     CHANGES_BATCH = 20_000  # at most this many deletes and moves in one transaction
+    RECOVER_FIRST = 1.0  # seconds before a held data dir is first checked again ...
+    RECOVER_MAX = 30.0  # ... the wait doubling up to this
 
     def __init__(self, library: Library, *, settle: float = 0.3, chunk: int = 256,
                  nice: int = 10, poll_roots: float = 2.0,
@@ -83,13 +85,13 @@ class Indexer:
         self._state = "idle"
         self._listeners: list[Listener] = []
         self._busy = False
-        #: the store failure being waited out: its message, how many retries failed in a row,
-        #: when the next one is due and what ``Catalog.store_problem`` said then
-        self._problem: str | None = None
-        self._failures = 0
-        self._hold_until = 0.0
-        self._hold_cause: str | None = None
-        self._next_poll = 0.0
+        self._held: str | None = None  # why writes are held (None: they are not)
+        self._recover_delay = self.RECOVER_FIRST
+        self._recovery: Worker | None = None
+        self._nudged = False  # a file event or rescan while held: check again soon
+        #: called on the recovery thread once the data dir can be written again, before
+        #: indexing resumes (an exception keeps the writes held, and is tried again later)
+        self.on_writable: list[Callable[[], None]] = []
         self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
         #: deletes and moves from the watcher, applied in order and in batches
         self._changes_cond = threading.Condition()
@@ -105,12 +107,17 @@ class Indexer:
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
-        stopped = self._worker.stop(timeout)
+        self._stop.set()  # first: no recovery thread starts after this
+        with self._cond:
+            recovery = self._recovery
+        stopped = recovery.stop(timeout) if recovery is not None else True
+        stopped = self._worker.stop(timeout) and stopped
         stopped = self._applier.stop(timeout) and stopped
-        try:
-            self.apply_changes()  # what the watcher saw last is not lost
-        except Exception:
-            log.exception("cannot apply the last deletes and moves")
+        if self.held is None:
+            try:
+                self.apply_changes()  # what the watcher saw last is not lost
+            except Exception:
+                log.exception("cannot apply the last deletes and moves")
         return stopped
 
     def _wake(self) -> None:
@@ -170,6 +177,10 @@ class Indexer:
         """Reconcile ``roots`` (default: every watched folder) with the disk, soon; a request
         for a folder whose scan is already pending is merged into it."""
         with self._cond:
+            if self._held is not None:  # the rescan that follows recovery covers it
+                self._nudged = True
+                self._cond.notify_all()
+                return
             for r in (roots or self.roots()):
                 self._scan_requests[os.path.abspath(r)] = None
             self._cond.notify_all()
@@ -193,6 +204,8 @@ class Indexer:
             return  # the scan's rule (engine.folders.hidden): it would remove it again
         with self._cond:
             self._pending[path] = time.monotonic() + (0.0 if immediate else self.settle)
+            if self._held is not None:
+                self._nudged = True
             self._cond.notify_all()
 
     def folder_appeared(self, path: str) -> None:
@@ -204,6 +217,13 @@ class Indexer:
         rows are removed with the next batch of changes (``apply_changes``)."""
         path = os.path.abspath(path)
         root = self.root_of(path)
+        with self._cond:
+            held = self._held is not None
+        if held:  # the rescan after recovery removes it (or marks its folder offline)
+            with self._cond:
+                for p in [p for p in self._pending if under(p, path)]:
+                    del self._pending[p]
+            return
         if root is not None and not os.path.isdir(root):
             self._go_offline(root)
             return
@@ -229,7 +249,10 @@ class Indexer:
             for p in flying:  # being embedded under its old name: embed again under the new
                 self._pending[dest + p[len(src):]] = settle
             self._in_flight.difference_update(flying)  # one file, counted once
+            held = self._held is not None
             self._cond.notify_all()
+        if held:  # the rescan after recovery finds it (by content: embeddings are kept)
+            return
         if self.root_of(dest) is None:  # moved out of every watched folder
             self.deleted(src)
         elif hidden_path(dest, self.root_of(dest)):  # renamed hidden: the scan skips it
@@ -290,11 +313,8 @@ class Indexer:
     def _apply(self, batch: list[tuple]) -> None:
         try:
             results = self.catalog.apply_changes(batch)
-        except StoreError as exc:
-            roots = {self.root_of(c[1]) for c in batch} - {None}
-            log.error("cannot record %d deletes and moves: %s; the next scan of %s applies "
-                      "them", len(batch), exc, ", ".join(sorted(roots)) or "the folders")
-            self.request_scan(sorted(roots))
+        except StoreError as exc:  # the rescan after the recovery applies them
+            self.hold_writes(self.catalog.store_problem() or str(exc))
             return
         removed = 0
         for change, rows in zip(batch, results):
@@ -323,7 +343,7 @@ class Indexer:
                 state = "scanning"  # asked for; the worker may still be loading the model
             elif state == "idle" and (pending or changes):
                 state = "indexing"  # files waiting for the worker (or their settle time)
-            problem = self._problem
+            problem = self._held
         out = {"pending": pending, "state": state}
         if problem is not None:
             out["problem"] = problem  # why the index cannot be written (retried meanwhile)
@@ -333,6 +353,96 @@ class Indexer:
         """Distinct files waiting or being embedded (a file changed again while it is being
         embedded, or put back after a failed store, is both: counted once)."""
         return len(self._pending) + sum(1 for p in self._in_flight if p not in self._pending)
+
+    # -- writes held (a read-only or full data dir) -----------------------------------------------
+    @property
+    def held(self) -> str | None:
+        """Why writes are held (None: they are not)."""
+        with self._cond:
+            return self._held
+
+    def storage(self) -> dict:
+        """``{"state": "writable" | "read-only", "reason": why ("" when writable)}``."""
+        with self._cond:
+            held = self._held
+        return {"state": "read-only" if held else "writable", "reason": held or ""}
+
+    def hold_writes(self, reason: str) -> None:
+        """Write nothing from now on: the data dir cannot be written (``reason``).  Queries
+        and status go on; changed files wait (pending); a recovery thread checks with a
+        backoff and resumes indexing by itself once a write goes through."""
+        with self._cond:
+            first = self._held is None
+            self._held = reason
+            self._scan_requests.clear()  # the rescan after recovery covers them
+            recovery = None
+            if first and not self._stop.is_set():
+                recovery = self._recovery = Worker("soundalike-recovery", self._recover,
+                                                   wake=self._wake)
+            self._cond.notify_all()
+        if not first:
+            return
+        log.error("cannot write the index in %s: %s. Serving its index read-only: queries and "
+                  "status are answered, new and changed files wait. Make the folder writable, "
+                  "free some space or lift the limit: indexing resumes by itself (checked "
+                  "every %d s at most); this is logged again only when the cause changes",
+                  self.library.data_dir, reason, int(self.RECOVER_MAX))
+        self._emit("storage", "read-only", reason)
+        self._emit_progress()
+        if recovery is not None:
+            recovery.start()
+
+    def _recover(self, stop: threading.Event) -> None:
+        """Check whether the data dir can be written again: after ``delay`` (doubling up to
+        ``RECOVER_MAX``), or ``RECOVER_FIRST`` after the last check when a file event or a
+        rescan request came meanwhile (the user may just have made room)."""
+        with self._cond:
+            delay = self._recover_delay
+            self._nudged = False
+        last = time.monotonic()
+        while True:
+            with self._cond:
+                while not stop.is_set():
+                    now = time.monotonic()
+                    due = last + (self.RECOVER_FIRST if self._nudged else delay)
+                    if now >= due:
+                        break
+                    self._cond.wait(due - now)
+                if stop.is_set():
+                    return
+                nudged, self._nudged = self._nudged, False
+            problem = self.catalog.store_problem() or self.library.write_problem()
+            if problem is None:
+                try:
+                    for ready in list(self.on_writable):
+                        ready()
+                except Exception as exc:  # e.g. written meanwhile by another process
+                    problem = str(exc) or type(exc).__name__
+            last = time.monotonic()
+            if problem is None:
+                break
+            if not nudged:
+                delay = min(delay * 2, self.RECOVER_MAX)
+            with self._cond:
+                changed, self._held = problem != self._held, problem
+                self._recover_delay = delay
+            if changed:
+                log.error("cannot write the index in %s: %s (the cause changed); still "
+                          "serving read-only", self.library.data_dir, problem)
+                self._emit("storage", "read-only", problem)
+            else:
+                log.debug("the index still cannot be written (%s); next try in %d s",
+                          problem, int(delay))
+        with self._cond:
+            self._held = None
+            # a failure soon after comes back to this wait, not to the first (the next
+            # batch stored resets it)
+            self._recover_delay = min(delay * 2, self.RECOVER_MAX)
+            self._cond.notify_all()
+        log.info("the index can be written again (data dir %s): indexing resumes",
+                 self.library.data_dir)
+        self._emit("storage", "writable", "")
+        self.request_scan()
 
     def scans_waiting(self) -> int:
         """Folders waiting for a rescan (requests are coalesced: at most one per folder)."""
@@ -364,20 +474,28 @@ class Indexer:
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_root_check:
-                    self._check_offline_roots()
+                    if self.held is None:
+                        self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
                 scans, batch = self._next_work(next_root_check)
-                if scans or batch:
-                    try:
+                try:
+                    if scans or batch:
                         self.apply_changes()  # deletes seen before this work come first
-                        if scans:
-                            self._reconcile(scans)
-                        else:
-                            self._embed(batch)
-                    except StoreError as exc:  # disk full, read-only: keep the work pending
-                        self._store_failed(exc, scans)
+                    if scans:
+                        self._reconcile(scans)
+                    elif batch:
+                        self._embed(batch)
+                except StoreError as exc:  # disk full, read-only: keep the work, hold writes
                     with self._cond:
-                        self._alone.difference_update(batch)
+                        now = time.monotonic()
+                        for p in self._in_flight:
+                            self._pending.setdefault(p, now)
+                        self._in_flight.clear()
+                        for r in scans:
+                            self._scan_requests[r] = None
+                    self.hold_writes(self.catalog.store_problem() or str(exc))
+                with self._cond:
+                    self._alone.difference_update(batch)
             except Exception:  # the worker never dies: log and carry on
                 log.exception("indexing error")
                 self._isolate()
@@ -391,54 +509,6 @@ class Indexer:
                         self._emit_progress_locked()
                     self._cond.notify_all()
 
-    def _store_failed(self, exc: StoreError, scans: list[str]) -> None:
-        """The index could not be written: keep the work, hold it until a retry (backing off)
-        or until the diagnosed cause is gone, and say why once (again when it changes)."""
-        message = str(exc)
-        cause = self.catalog.store_problem()
-        with self._cond:
-            self._failures += 1
-            delay = min(self.STORE_RETRY * 2 ** (self._failures - 1), self.STORE_RETRY_MAX)
-            self._hold_until = time.monotonic() + delay
-            self._hold_cause = cause
-            for p in self._in_flight:
-                self._pending.setdefault(p, 0.0)
-            self._in_flight.clear()
-            for r in scans:
-                self._scan_requests[r] = None
-            waiting = self._pending_count_locked()
-            changed, self._problem = message != self._problem, message
-        if changed:
-            log.error("cannot write the index: %s. %d file(s) wait; retrying in %d s, then "
-                      "less and less often (up to every %d s), and at once when the cause is "
-                      "gone; this is logged again only when it changes", message, waiting,
-                      int(delay), int(self.STORE_RETRY_MAX))
-        else:
-            log.debug("the index still cannot be written (%s); next try in %d s", message,
-                      int(delay))
-        self._emit_progress()
-
-    def _store_ok(self) -> None:
-        """A write to the index succeeded: end a store failure being waited out."""
-        with self._cond:
-            problem, self._problem = self._problem, None
-            self._failures, self._hold_until, self._hold_cause = 0, 0.0, None
-            waiting = self._pending_count_locked()
-        if problem is not None:
-            log.warning("the index can be written again; indexing resumes (%d file(s) "
-                        "waiting)", waiting)
-
-    def _held_locked(self, now: float) -> float | None:
-        """While a store failure is waited out: when to look again (None: not held)."""
-        if self._hold_until <= now:
-            return None
-        if now >= self._next_poll:
-            self._next_poll = now + self.STORE_POLL
-            if self.catalog.store_problem() != self._hold_cause:
-                self._hold_until = 0.0  # the cause is gone (or another): try again now
-                return None
-        return min(self._hold_until, self._next_poll)
-
     def _next_work(self, wake_at: float) -> tuple[list[str], list[str]]:
         """Wait for work: (folders to scan, []) or ([], files to embed), or nothing by
         ``wake_at``.  Scanning and embedding take turns when both are waiting; neither is
@@ -446,11 +516,10 @@ class Indexer:
         with self._cond:
             while not self._stop.is_set():
                 now = time.monotonic()
-                held = self._held_locked(now)
-                if held is not None:
+                if self._held is not None:  # writes held: wait for the recovery
                     if now >= wake_at:
                         return [], []
-                    self._cond.wait(max(0.0, min(held, wake_at) - now))
+                    self._cond.wait(wake_at - now)
                     continue
                 ready = [p for p, t in self._pending.items() if t <= now]
                 if self._scan_requests and not (ready and self._embed_turn):
@@ -497,7 +566,6 @@ class Indexer:
         todo, _ = self.library.plan(p for p in paths if os.path.isfile(p))
 
         def on_batch(done, failed):
-            self._store_ok()
             for p in done:
                 self._emit("indexed", p)
             for p, reason in failed:
@@ -505,6 +573,7 @@ class Indexer:
             with self._cond:
                 self._in_flight.difference_update(done)
                 self._in_flight.difference_update(p for p, _ in failed)
+                self._recover_delay = self.RECOVER_FIRST  # stored: writes work again
                 self._emit_progress_locked()
 
         if todo:

@@ -120,6 +120,13 @@ class Library:
     def indexed_paths(self) -> list[str]:
         return self.catalog.indexed_paths()
 
+    def write_problem(self) -> str | None:
+        """Why this library cannot write its data dir now, in plain words (None: it can): a
+        read-only folder or file system, a full disk, a quota, a file size limit."""
+        from .datadir import write_problem
+
+        return write_problem(self.data_dir) or self.catalog.write_problem()
+
     def status(self) -> dict:
         return {**self.catalog.counts(), "model_id": self.model_id,
                 "model_dir": str(self.model_dir), "data_dir": str(self.data_dir)}

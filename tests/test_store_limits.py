@@ -105,7 +105,7 @@ def test_file_size_limit_is_named_once_counted_once_and_recovers(daemon_env, lib
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stderr
         assert f"problem  {FSIZE_LINE} of {limit} bytes" in status.stdout, status.stdout
-        # a retry that fails again (after Indexer.STORE_RETRY s): logged at debug level only;
+        # a check that fails again (the recovery thread): logged at debug level only;
         # meanwhile the four files are pending, each counted once
         seen: list[int] = []
 

@@ -17,6 +17,7 @@ the folder ranges (:data:`_UNDER`, through the path index) work on the bytes.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -136,41 +137,100 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, read_only: bool = False) -> None:
         """``read_only``: never write (another process owns the index): reads see its
-        committed state; a missing database reads as empty."""
+        committed state; a missing database reads as empty.
+
+        An existing index that cannot be opened for writing (a read-only folder, file or
+        file system, a full disk) is opened for reading instead: ``read_only`` is True and
+        ``unwritable`` says why, until ``reopen_writable`` succeeds."""
         self.path = Path(path)
         self._lock = threading.RLock()
         self.read_only = read_only
+        #: why an index this process means to write cannot be written now (None: it can)
+        self.unwritable: str | None = None
         if read_only:
             self._db = self._open_read_only()
             return
         try:
             self._db = self._open()
         except sqlite3.Error as exc:
-            if self.path.exists() and not os.access(self.path.parent, os.W_OK):
-                # a read-only data dir (or medium): reading still works, writing says why
-                try:
-                    self._db = _connect(f"file:{self.path}?immutable=1", uri=True)
-                    self._db.execute("SELECT 1 FROM files LIMIT 1")
-                    self.read_only = True
+            reason = _describe(exc, self.path, opening=True).removesuffix(
+                "; nothing was changed")
+            if self.path.exists() and "locked" not in str(exc):
+                # reading still works; writing says why, and is tried again later
+                db = self._open_for_reading()
+                if db is not None:
+                    self._db, self.read_only, self.unwritable = db, True, reason
                     return
+            raise StoreError(f"cannot open the index at {self.path}: {reason}") from None
+
+    def _open_for_reading(self) -> sqlite3.Connection | None:
+        """A read-only connection to the existing index: ``mode=ro`` (sees a write-ahead log
+        left behind), else ``immutable`` (where not even the log's index can be made)."""
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                # a URI: the path percent-encoded ("?", "#", "%" and any bytes in a name)
+                db = _connect(f"{Path(os.path.abspath(self.path)).as_uri()}?{query}", uri=True)
+            except sqlite3.Error:
+                continue
+            try:
+                db.execute("SELECT 1 FROM files LIMIT 1")
+                db.execute("SELECT 1 FROM roots LIMIT 1")
+                return db
+            except sqlite3.Error:
+                db.close()
+        return None
+
+    def reopen_writable(self) -> str | None:
+        """Try to write the index again (see ``unwritable``): None once a real write went
+        through (the connection is then a writing one), else why not."""
+        if self.unwritable is None:
+            return None if not self.read_only else "the index is opened read-only"
+        with self._lock:
+            try:
+                db = self._open()
+            except sqlite3.Error as exc:
+                self.unwritable = _describe(exc, self.path, opening=True).removesuffix(
+                    "; nothing was changed")
+                return self.unwritable
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO meta VALUES ('written_at', ?) ON CONFLICT(key) "
+                           "DO UPDATE SET value = excluded.value", (str(time.time()),))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            raise StoreError(f"cannot open the index at {self.path}: "
-                             f"{_describe(exc, self.path, opening=True)}") from None
+                db.close()
+                self.unwritable = _describe(exc, self.path, opening=True).removesuffix(
+                    "; nothing was changed")
+                return self.unwritable
+            old, self._db = self._db, db
+            self.read_only, self.unwritable = False, None
+            try:
+                old.close()
+            except sqlite3.Error:
+                pass
+        return None
+
+    def write_problem(self) -> str | None:
+        """Why the index cannot be written now (None: a real write just went through)."""
+        if self.read_only:
+            return self.reopen_writable()
+        try:
+            self.set_meta("written_at", str(time.time()))
+        except StoreError as exc:
+            return str(exc)
+        return None
 
     def _open_read_only(self) -> sqlite3.Connection:
         if self.path.exists():
-            try:
-                db = _connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
-                db.execute("SELECT 1 FROM files LIMIT 1")
-                try:
-                    db.execute("SELECT 1 FROM roots LIMIT 1")
-                except sqlite3.Error:  # written by an older version: no watched folders kept
-                    db.close()
-                    raise sqlite3.OperationalError("no roots table")
+            db = self._open_for_reading()
+            if db is not None:
+                db.execute("PRAGMA busy_timeout = 30000")
                 return db
-            except sqlite3.Error:
-                pass
+        # missing, or written by an older version (no roots table): reads as empty
         db = _connect(":memory:")
         for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
             db.execute(stmt)
@@ -219,8 +279,9 @@ class Store:
 
     def _write(self, fn, *args):
         if self.read_only:
-            raise StoreError(f"the index at {self.path} is read-only (its folder cannot be "
-                             "written): nothing was changed")
+            raise StoreError(f"the index at {self.path} is read-only "
+                             f"({self.unwritable or 'another process owns it'}): "
+                             "nothing was changed")
         try:
             with self._tx() as db:
                 return fn(db, *args)
@@ -600,10 +661,20 @@ def _describe(exc: sqlite3.Error, path: Path, *, opening: bool = False) -> str:
     cause = diagnose(path, io_error="I/O error" in msg or "full" in msg)
     if cause is not None:
         return f"{cause}; nothing was changed"
-    if "full" in msg:
-        return f"no space left on the disk holding the index ({path.parent}); nothing was changed"
-    if "readonly" in msg or "read-only" in msg:
-        return f"the index folder {path.parent} is read-only; nothing was changed"
+    folder = path.parent
+    try:
+        full = shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        full = False
+    if "full" in msg or full:
+        return f"no space left on the disk holding the index ({folder}); nothing was changed"
+    if "readonly" in msg or "read-only" in msg or (folder.exists()
+                                                   and not os.access(folder, os.W_OK)):
+        if folder.exists() and os.access(folder, os.W_OK):
+            for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if f.exists() and not os.access(f, os.W_OK):
+                    return f"the index file {f} is read-only; nothing was changed"
+        return f"the index folder {folder} is read-only; nothing was changed"
     if "locked" in msg:
         return f"the index at {path} is locked by another process ({msg})"
     if opening:
