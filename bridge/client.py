@@ -201,6 +201,23 @@ class DaemonConnection:
             return None
         return {"indexed": m.args[0], "pending": m.args[1], "state": m.args[2]}
 
+    def model(self, timeout: float = 2.0) -> dict | None:
+        """``{"name", "model_id", "switching"}`` (``switching``: ``{"name", "model_id",
+        "done", "total"}`` while a switch runs, else None); None when there is no answer."""
+        self.send(f"{P}/model")
+        switching = None
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.wait(lambda m: m.address in (f"{P}/model", f"{P}/model/switching") or (
+                m.address == f"{P}/error" and m.args[:1] == (f"{P}/model",)),
+                deadline - time.monotonic())
+            if m is None or m.address == f"{P}/error":
+                return None
+            if m.address == f"{P}/model/switching" and m.tags == "ssii":
+                switching = dict(zip(("name", "model_id", "done", "total"), m.args))
+            elif m.address == f"{P}/model" and m.tags == "ss":
+                return {"name": m.args[0], "model_id": m.args[1], "switching": switching}
+
 
 def _is_loopback(host: str) -> bool:
     try:
@@ -307,9 +324,14 @@ def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
 
 
 def daemon_status(*, data_dir_arg=None) -> dict | None:
-    """``{"indexed", "pending", "state"}`` from a running daemon, or None."""
+    """``{"indexed", "pending", "state", "switching"}`` from a running daemon, or None
+    (``switching``: see ``DaemonConnection.model``)."""
     conn = connect(data_dir_arg)
     if conn is None:
         return None
     with conn:
-        return conn.status()
+        st = conn.status()
+        if st is not None:
+            model = conn.model()
+            st["switching"] = model["switching"] if model else None
+        return st

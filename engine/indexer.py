@@ -18,6 +18,8 @@ import os
 import stat as stat_mod
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from typing import Callable, Iterable
 
 from .audio import is_audio_name
@@ -63,6 +65,7 @@ class Indexer:
         self._state = "idle"
         self._listeners: list[Listener] = []
         self._busy = False
+        self._tasks: deque[tuple[Callable[[], object], Future]] = deque()  # run_exclusive
         self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -71,6 +74,36 @@ class Indexer:
 
     def stop(self, timeout: float = 10.0) -> bool:
         return self._worker.stop(timeout)
+
+    def run_exclusive(self, fn: Callable[[], object]) -> Future:
+        """Run ``fn`` on the worker's thread between two pieces of work (no batch in flight,
+        nothing recorded meanwhile); its result or exception goes to the returned Future."""
+        future: Future = Future()
+        with self._cond:
+            self._tasks.append((fn, future))
+            self._cond.notify_all()
+        return future
+
+    def embed_again(self, paths: Iterable[str]) -> None:
+        """Embed these files (again) soon, e.g. those a model switch left behind."""
+        now = time.monotonic()
+        with self._cond:
+            for p in paths:
+                self._pending[os.path.abspath(p)] = now
+            self._cond.notify_all()
+
+    def _run_tasks(self) -> None:
+        while True:
+            with self._cond:
+                if not self._tasks:
+                    return
+                fn, future = self._tasks.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
 
     def _wake(self) -> None:
         with self._cond:
@@ -237,6 +270,7 @@ class Indexer:
                 if time.monotonic() >= next_root_check:
                     self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
+                self._run_tasks()
                 scans, batch = self._next_work(next_root_check)
                 if scans:
                     self._reconcile(scans)
@@ -268,6 +302,8 @@ class Indexer:
         ``wake_at``.  Scanning and embedding take turns when both are waiting."""
         with self._cond:
             while not self._stop.is_set():
+                if self._tasks:
+                    return [], []
                 now = time.monotonic()
                 ready = [p for p, t in self._pending.items() if t <= now]
                 if self._scan_requests and not (ready and self._embed_turn):

@@ -4,6 +4,11 @@ One row per watched folder (``roots``: its path and where it was added from) and
 file: path, size, mtime, a content fingerprint, the model that embedded it and the
 L2-normalised embedding (float32 bytes) or, for a file that could not be read, the reason.  Row
 ids are stable across renames and moves, so they double as the search index's keys.
+
+``shadow`` holds embeddings by *other* models, keyed by file row id and model, each with the
+content (size and fingerprint) it was computed from: a model switch writes the new model's
+there while the files' own embeddings keep answering, then ``adopt`` swaps them in one
+transaction (the replaced ones go to ``shadow``, so switching back needs no re-embedding).
 """
 from __future__ import annotations
 
@@ -41,6 +46,14 @@ CREATE TABLE IF NOT EXISTS roots (
     path        TEXT PRIMARY KEY,
     origin      TEXT NOT NULL,
     added_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shadow (
+    id          INTEGER NOT NULL,
+    model_id    TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    embedding   BLOB NOT NULL,
+    PRIMARY KEY (id, model_id)
 );
 """
 
@@ -200,6 +213,9 @@ class Store:
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else default
+
+    def delete_meta(self, key: str) -> None:
+        self._write(lambda db: db.execute("DELETE FROM meta WHERE key = ?", (key,)))
 
     def set_meta(self, key: str, value: str) -> None:
         self._write(lambda db: db.execute(
@@ -485,6 +501,71 @@ class Store:
             if gone:
                 _bump(db)
             return gone
+
+        return self._write(go)
+
+
+    # -- embeddings by another model (a model switch) ---------------------------------------
+    def shadow_todo(self, model_id: str) -> list[tuple[int, str]]:
+        """``(id, path)`` of the online embedded rows that have no embedding by ``model_id``:
+        neither their own nor one in ``shadow`` for their current content."""
+        return [(int(r[0]), r[1]) for r in self._read(
+            "SELECT f.id, f.path FROM files f WHERE f.status = 'ok' AND f.offline = 0 AND "
+            "f.model_id IS NOT ? AND NOT EXISTS (SELECT 1 FROM shadow s WHERE s.id = f.id "
+            "AND s.model_id = ? AND s.size = f.size AND s.fingerprint = f.fingerprint) "
+            "ORDER BY f.id", (model_id, model_id))]
+
+    def put_shadow(self, items: Iterable[tuple[FileStat, np.ndarray]], model_id: str) -> int:
+        """Keep embeddings by ``model_id`` for the rows at these paths (one transaction; paths
+        no longer in the index are skipped); returns how many were kept.  The searchable
+        rows do not change."""
+        def go(db):
+            n = 0
+            for stat, vec in items:
+                row = db.execute("SELECT id FROM files WHERE path = ?", (stat.path,)).fetchone()
+                if row is None:
+                    continue
+                db.execute("INSERT OR REPLACE INTO shadow VALUES (?, ?, ?, ?, ?)",
+                           (int(row[0]), model_id, stat.size, stat.fingerprint,
+                            np.ascontiguousarray(vec, dtype=np.float32).tobytes()))
+                n += 1
+            return n
+
+        return self._write(go)
+
+    def prune_shadow(self, keep: str) -> int:
+        """Drop the shadow embeddings of every model but ``keep``, and those of rows gone."""
+        return self._write(lambda db: db.execute(
+            "DELETE FROM shadow WHERE model_id != ? OR id NOT IN (SELECT id FROM files)",
+            (keep,)).rowcount)
+
+    def shadow_count(self, model_id: str) -> int:
+        return int(self._read("SELECT COUNT(*) FROM shadow WHERE model_id = ?",
+                              (model_id,))[0][0])
+
+    def adopt(self, model_id: str, *, marker: str | None = None) -> int:
+        """In one transaction: every embedded row with an embedding by ``model_id`` in
+        ``shadow`` for its current content takes it (its own embedding goes to ``shadow``,
+        under its model), and the rest of ``model_id``'s shadow embeddings are dropped.
+        ``marker``: also record it as meta ``switching`` (see ``Catalog``).  Returns how
+        many rows changed model."""
+        def go(db):
+            rows = db.execute(
+                "SELECT f.id, f.model_id, f.size, f.fingerprint, f.embedding, s.embedding "
+                "FROM files f JOIN shadow s ON s.id = f.id AND s.model_id = ? AND "
+                "s.size = f.size AND s.fingerprint = f.fingerprint WHERE f.status = 'ok' AND "
+                "f.model_id IS NOT ?", (model_id, model_id)).fetchall()
+            old = [(rid, mid, size, fp, emb) for rid, mid, size, fp, emb, _ in rows
+                   if mid is not None and emb is not None]
+            db.executemany("INSERT OR REPLACE INTO shadow VALUES (?, ?, ?, ?, ?)", old)
+            db.executemany("UPDATE files SET model_id = ?, embedding = ? WHERE id = ?",
+                           [(model_id, new, rid) for rid, _, _, _, _, new in rows])
+            db.execute("DELETE FROM shadow WHERE model_id = ?", (model_id,))
+            if marker is not None:
+                db.execute("INSERT INTO meta VALUES ('switching', ?) ON CONFLICT(key) DO "
+                           "UPDATE SET value = excluded.value", (marker,))
+            _bump(db)
+            return len(rows)
 
         return self._write(go)
 
