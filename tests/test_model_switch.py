@@ -323,3 +323,35 @@ def test_a_daemon_given_a_model_refuses_to_switch(cli_env, tmp_path, library_dir
         assert d.status()[0] == 12
     finally:
         d.close()
+
+
+@pytest.mark.tf
+def test_train_beside_a_daemon_switches_through_it_and_rolls_back(cli_env, tmp_path):
+    """Training runs while the daemon serves; `--activate` switches through the daemon, and
+    `model use default` goes back re-embedding nothing (the shipped model's embeddings were
+    kept)."""
+    import re
+
+    env = _env(cli_env)  # the shipped default is the active model
+    lib_dir = tmp_path / "lib"
+    for i in range(6):
+        write(lib_dir / "tones" / f"tone_{i}.wav", tone(200 + 40 * i))
+        write(lib_dir / "noise" / f"hat_{i}.wav", noise_burst(i))
+        write(lib_dir / "kicks" / f"kick_{i}.wav", kick(45 + 3 * i))
+    d = Daemon(env, [lib_dir])
+    try:
+        d.start()
+        d.wait_idle(indexed=18, timeout=300)
+        before = _model(d)
+        assert before[0] == "default"
+        proc = _cli(env, "train", str(lib_dir), "--epochs", "1", "--members", "1",
+                    "--activate")
+        name = re.search(r"^  new      (\S+) ", proc.stdout, re.M).group(1)
+        assert f"now using {name} (re-embedded 18 indexed files by the daemon)" in proc.stdout
+        assert _model(d)[0] == name and d.status()[0] == 18
+        out = _cli(env, "model", "use", "default").stdout
+        assert "re-embedded 0 indexed files by the daemon" in out
+        assert _model(d) == before and d.status()[0] == 18
+        assert len(_similar(d, str(lib_dir / "kicks" / "kick_0.wav"))) == 5
+    finally:
+        d.close()
