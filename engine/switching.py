@@ -217,9 +217,9 @@ class ModelSwitcher:
 
     def start(self, name: str) -> dict:
         """Start switching to model ``name`` (:func:`resolve`); returns ``{"name",
-        "model_id", "started"}``: ``started`` False when it is active already and every file
-        has its embedding (``switched`` follows at once), or when that very switch runs
-        already.  Raises ModelError (no such model) or SwitchError (another switch runs)."""
+        "model_id", "started"}``: ``started`` False when that very switch runs already.  A
+        switch to the model in use ends at once ("switched", 0 re-embedded).  Raises
+        ModelError (no such model) or SwitchError (another switch runs, or ``fixed``)."""
         from .threads import Worker
 
         if self.fixed:
