@@ -324,8 +324,8 @@ def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
 
 
 def daemon_status(*, data_dir_arg=None) -> dict | None:
-    """``{"indexed", "pending", "state", "switching"}`` from a running daemon, or None
-    (``switching``: see ``DaemonConnection.model``)."""
+    """``{"indexed", "pending", "state"}`` from a running daemon, or None; with
+    ``"switching"`` too while it switches models (see ``DaemonConnection.model``)."""
     conn = connect(data_dir_arg)
     if conn is None:
         return None
@@ -333,5 +333,6 @@ def daemon_status(*, data_dir_arg=None) -> dict | None:
         st = conn.status()
         if st is not None:
             model = conn.model()
-            st["switching"] = model["switching"] if model else None
+            if model is not None and model["switching"] is not None:
+                st["switching"] = model["switching"]
         return st
