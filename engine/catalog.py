@@ -390,16 +390,20 @@ class Catalog:
         store goes back to the current model and nothing changed).  Returns the online files
         left without an embedding by ``model_id`` (changed since, or unreadable): the caller
         has them embedded again."""
-        with self._write:
+        with self._write:  # no other write until the swap is done
             old_id = self.model_id
-            self._store.adopt(model_id, marker=model_id)
+            # the new search index first, from what the transaction will leave: between the
+            # store's commit and the pointer's move (where a reader in another process would
+            # count the files under neither model) there is only a file rename
+            rows = self._store.preview_adopt(model_id)
             memory = self._new_memory(model_id)
             try:
-                rows = self._store.load_embeddings(
-                    model_id, need_vectors=lambda ids, paths, generation: not
-                    memory.load_saved(ids, paths, generation))
-                if rows.vectors is not None:
-                    memory.load(rows.ids, rows.paths, rows.vectors, rows.generation)
+                memory.load(rows.ids, rows.paths, rows.vectors, rows.generation)
+                self._store.adopt(model_id, marker=model_id)
+            except BaseException:
+                memory.close()
+                raise
+            try:
                 commit()
             except BaseException:
                 memory.close()

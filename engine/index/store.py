@@ -543,6 +543,42 @@ class Store:
         return int(self._read("SELECT COUNT(*) FROM shadow WHERE model_id = ?",
                               (model_id,))[0][0])
 
+    def preview_adopt(self, model_id: str) -> Loaded:
+        """The searchable rows as ``adopt(model_id)`` will leave them (online rows embedded by
+        ``model_id``, or with a matching shadow embedding by it), read in one snapshot; the
+        generation is the one ``adopt`` will give the store.  Rows whose embedding is not of
+        the usual length are left out (``damaged``)."""
+        try:
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN")
+                try:
+                    row = db.execute("SELECT value FROM meta WHERE key = 'generation'"
+                                     ).fetchone()
+                    rows = db.execute(
+                        "SELECT f.id, f.path, CASE WHEN f.model_id = ? AND f.embedding IS "
+                        "NOT NULL THEN f.embedding ELSE s.embedding END "
+                        "FROM files f LEFT JOIN shadow s ON "
+                        "s.id = f.id AND s.model_id = ? AND s.size = f.size AND "
+                        "s.fingerprint = f.fingerprint WHERE f.status = 'ok' AND "
+                        "f.offline = 0 AND (s.embedding IS NOT NULL OR (f.model_id = ? AND "
+                        "f.embedding IS NOT NULL)) ORDER BY f.id",
+                        (model_id, model_id, model_id)).fetchall()
+                finally:
+                    db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from None
+        generation = (int(row[0]) if row else 0) + 1
+        widths = [len(r[2]) for r in rows]
+        width = max(set(widths), key=widths.count) if widths else 0
+        good = [r for r in rows if len(r[2]) == width and width % 4 == 0 and width]
+        damaged = [(int(r[0]), r[1]) for r in rows if not (len(r[2]) == width and width % 4 == 0
+                                                         and width)]
+        ids = np.fromiter((r[0] for r in good), dtype=np.int64, count=len(good))
+        vecs = np.frombuffer(bytearray(b"".join(r[2] for r in good)), dtype=np.float32) \
+            .reshape(len(good), width // 4) if good else np.empty((0, width // 4), np.float32)
+        return Loaded(ids, [r[1] for r in good], vecs, damaged, generation)
+
     def adopt(self, model_id: str, *, marker: str | None = None) -> int:
         """In one transaction: every embedded row with an embedding by ``model_id`` in
         ``shadow`` for its current content takes it (its own embedding goes to ``shadow``,
