@@ -585,23 +585,22 @@ class Store:
         under its model), and the rest of ``model_id``'s shadow embeddings are dropped.
         ``marker``: also record it as meta ``switching`` (see ``Catalog``).  Returns how
         many rows changed model."""
+        match = ("FROM shadow s WHERE s.id = files.id AND s.model_id = ?1 AND "
+                 "s.size = files.size AND s.fingerprint = files.fingerprint")
+        swapped = f"files.status = 'ok' AND files.model_id IS NOT ?1 AND EXISTS (SELECT 1 {match})"
+
         def go(db):
-            rows = db.execute(
-                "SELECT f.id, f.model_id, f.size, f.fingerprint, f.embedding, s.embedding "
-                "FROM files f JOIN shadow s ON s.id = f.id AND s.model_id = ? AND "
-                "s.size = f.size AND s.fingerprint = f.fingerprint WHERE f.status = 'ok' AND "
-                "f.model_id IS NOT ?", (model_id, model_id)).fetchall()
-            old = [(rid, mid, size, fp, emb) for rid, mid, size, fp, emb, _ in rows
-                   if mid is not None and emb is not None]
-            db.executemany("INSERT OR REPLACE INTO shadow VALUES (?, ?, ?, ?, ?)", old)
-            db.executemany("UPDATE files SET model_id = ?, embedding = ? WHERE id = ?",
-                           [(model_id, new, rid) for rid, _, _, _, _, new in rows])
+            db.execute("INSERT OR REPLACE INTO shadow SELECT id, model_id, size, fingerprint, "
+                       f"embedding FROM files WHERE {swapped} AND model_id IS NOT NULL AND "
+                       "embedding IS NOT NULL", (model_id,))
+            n = db.execute(f"UPDATE files SET model_id = ?1, embedding = (SELECT s.embedding "
+                           f"{match}) WHERE {swapped}", (model_id,)).rowcount
             db.execute("DELETE FROM shadow WHERE model_id = ?", (model_id,))
             if marker is not None:
                 db.execute("INSERT INTO meta VALUES ('switching', ?) ON CONFLICT(key) DO "
                            "UPDATE SET value = excluded.value", (marker,))
             _bump(db)
-            return len(rows)
+            return n
 
         return self._write(go)
 
