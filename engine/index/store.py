@@ -104,11 +104,21 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self.read_only = read_only
+        #: a second connection for ``get`` (the query path): WAL lets it read the last
+        #: committed state while a long write transaction (a model switch's swap) runs
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         if read_only:
             self._db = self._open_read_only()
             return
         try:
             self._db = self._open()
+            try:
+                self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                               check_same_thread=False, isolation_level=None,
+                                               timeout=30.0)
+            except sqlite3.Error:  # reads go through the one connection
+                self._reader = None
         except sqlite3.Error as exc:
             if self.path.exists() and not os.access(self.path.parent, os.W_OK):
                 # a read-only data dir (or medium): reading still works, writing says why
@@ -208,6 +218,12 @@ class Store:
                 self._db.close()
             except sqlite3.Error:
                 pass
+        with self._reader_lock:
+            if self._reader is not None:
+                try:
+                    self._reader.close()
+                except sqlite3.Error:
+                    pass
 
     # -- meta -----------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -231,7 +247,15 @@ class Store:
                      bool(row[8]))
 
     def get(self, path: str) -> Entry | None:
-        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE path = ?", (path,))
+        sql = f"SELECT {self._ENTRY_COLS} FROM files WHERE path = ?"
+        if self._reader is None:
+            rows = self._read(sql, (path,))
+        else:
+            try:
+                with self._reader_lock:
+                    rows = self._reader.execute(sql, (path,)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(_describe(exc, self.path)) from None
         return self._entry(rows[0]) if rows else None
 
     def entries(self, *, under: str | None = None) -> list[Entry]:
