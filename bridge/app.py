@@ -25,6 +25,7 @@ from engine import DataDirBusy, Library, StoreError
 from engine.datadir import DataDirLock, ensure_private_dir
 from engine.folders import check_folders
 from engine.indexer import Indexer
+from engine.switching import ModelSwitcher
 from engine.watch import Watcher
 
 from . import paths
@@ -193,7 +194,12 @@ def run_daemon(config: Config, *, data_dir: Path, cli_folders: Sequence[str] = (
         # answer first (the index is loaded), then set up the watches (a large folder takes a
         # while); the worker reconciles the folders with the disk once its model is loaded
         indexer.request_scan()
-        backend = DaemonBackend(library, indexer, watcher)
+        switcher = ModelSwitcher(library, indexer.run_exclusive,
+                                 embed_again=indexer.embed_again,
+                                 fixed=model_dir is not None, nice=config.indexing.nice)
+        backend = DaemonBackend(library, indexer, watcher, switcher)
+        switcher.listener = backend.on_switch_event
+        started.append(switcher.stop)
         server = _start_osc(backend, config)
         if server is not None:
             started.append(server.stop)

@@ -12,11 +12,14 @@ from typing import Callable, Mapping, Protocol
 from engine import Library, QueryError, Result
 from engine.folders import check_folders
 from engine.indexer import Indexer
+from engine.switching import ModelSwitcher
 from engine.watch import Watcher
 
 #: event names pushed to subscribers: "indexed" (path), "removed" (path),
 #: "moved" (old, new), "progress" (indexed, pending, state), "offline" (folder),
-#: "online" (folder), "storage" (state, reason: the data dir became read-only or writable)
+#: "online" (folder), "storage" (state, reason: the data dir became read-only or writable);
+#: from a model switch: "switch-progress" (name, model_id, done, total),
+#: "switched" (name, model_id, reembedded), "switch-failed" (name, model_id, message)
 EventListener = Callable[[str, tuple], None]
 
 
@@ -57,16 +60,27 @@ class Backend(Protocol):
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(event, args)`` for indexing events (from any thread; must not block)."""
 
+    # optional (a backend without them answers /soundalike/model* with an error):
+    # model() -> {"name", "model_id"}; switching() -> {"name", "model_id", "done", "total"} or
+    # None; use_model(name) -> {"name", "model_id", "started"} (raises engine.EngineError)
+
 
 class DaemonBackend:
     """The Backend over the running library, indexing worker and (optional) watcher."""
 
-    def __init__(self, library: Library, indexer: Indexer, watcher: Watcher | None = None
-                 ) -> None:
+    def __init__(self, library: Library, indexer: Indexer, watcher: Watcher | None = None,
+                 switcher: ModelSwitcher | None = None) -> None:
         self.library = library
         self.catalog = library.catalog
         self.indexer = indexer
         self.watcher = watcher
+        self.switcher = switcher
+        self._listeners: list[EventListener] = []
+
+    def on_switch_event(self, event: str, args: tuple) -> None:
+        """The switcher's listener: its events go where the indexer's go."""
+        for listener in list(self._listeners):
+            listener(event, args)
 
     def similar(self, path: str, k: int, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None):
@@ -129,3 +143,19 @@ class DaemonBackend:
 
     def add_listener(self, listener: EventListener) -> None:
         self.indexer.add_listener(listener)
+        self._listeners.append(listener)
+
+    # -- the model (engine.switching) ------------------------------------------------------
+    def _switcher(self) -> ModelSwitcher:
+        if self.switcher is None:
+            raise QueryError("this daemon cannot switch models")
+        return self.switcher
+
+    def model(self) -> dict:
+        return self._switcher().active()
+
+    def switching(self) -> dict | None:
+        return self.switcher.state() if self.switcher is not None else None
+
+    def use_model(self, name: str) -> dict:
+        return self._switcher().start(name)

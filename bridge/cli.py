@@ -75,7 +75,8 @@ What happens:
      files: for each, the share of its 5 most similar files that are from its folder.
   4. The new model becomes active only if it scores better (with --activate, even if it
      does not).  Switching re-embeds the indexed files before it takes effect, so the
-     index never goes empty.
+     index never goes empty; a running daemon does it in the background while the
+     current model keeps answering (training itself runs beside the daemon).
 
 Undo with `soundalike model use default` (the shipped model) or `soundalike model use
 ID`; `soundalike model list` shows every model and its scores.
@@ -146,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("list", parents=[common], help="the models and which one is in use")
     a.add_argument("--json", action="store_true")
     a = actions.add_parser("use", parents=[common],
-                           help="make a model active (re-embeds the indexed files first)")
+                           help="make a model active (re-embeds the indexed files first; "
+                                "through the daemon when one runs)")
     a.add_argument("name", metavar="ID",
                    help="a model id from `soundalike model list` (a unique prefix will do), "
                         "or `default` for the shipped model")
@@ -258,16 +260,6 @@ def _daemon_holds(ddir) -> bool:
     from engine.datadir import is_locked
 
     return is_locked(ddir)
-
-
-def refuse_while_held(ddir, what: str) -> None:
-    """Raise a UserError saying what to do when a daemon (or an `index`) holds ``ddir``."""
-    if _daemon_holds(ddir):
-        from engine.datadir import holder_pid
-
-        from .app import busy_message
-
-        raise UserError(f"cannot {what} now: {busy_message(ddir, holder_pid(ddir))}")
 
 
 def _refuse_system_folders(folders: list[str]) -> None:
@@ -419,22 +411,45 @@ def _scores(s: dict) -> str:
     return f"P@1 {s['P@1']:.3f}  P@5 {s['P@5']:.3f}  mAP@10 {s['mAP@10']:.3f}"
 
 
-def _daemon_running(args) -> bool:
-    from .client import daemon_status
-
-    return daemon_status(data_dir_arg=args.data_dir) is not None
-
-
 def _switch(args, ddir, name: str) -> dict:
-    """Switch the active model in this process (re-embedding first), with a progress bar."""
-    from engine.switching import switch_model
+    """Switch the active model (re-embedding first, the current model answering meanwhile),
+    with a progress bar: through the running daemon when there is one (it is the data dir's
+    only writer), else in this process, holding the data dir.  Returns ``{"name",
+    "model_id", "reembedded", "unreadable", "daemon"}`` (``reembedded`` None when unknown).
+    Raises UserError when another process (an ``index``) holds the data dir."""
+    from engine import DataDirBusy
+    from engine.datadir import DataDirLock, ensure_private_dir
+    from engine.model.registry import ModelError, model_id_of
+    from engine.switching import resolve, switch_model
 
+    ddir = ensure_private_dir(ddir)
+    try:
+        name, model_dir = resolve(ddir, name)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
     bar = ProgressBar("re-embedding") if sys.stderr.isatty() else None
     try:
-        return switch_model(ddir, name, progress=bar.update if bar else None)
+        lock = DataDirLock(ddir).acquire()
+    except DataDirBusy as exc:
+        from .switch import use_model_through_daemon
+
+        done = use_model_through_daemon(ddir, name, model_id_of(model_dir), holder=exc.pid,
+                                        bar=bar)
+        return {**done, "unreadable": 0, "daemon": True}
+    try:
+        done = switch_model(ddir, name, progress=bar.update if bar else None)
     finally:
+        lock.release()
         if bar:
             bar.close()
+    return {**done, "daemon": False}
+
+
+def _reembedded(done: dict) -> str:
+    n = done.get("reembedded")
+    where = " by the daemon" if done.get("daemon") else ""
+    return f"re-embedded {n} indexed files{where}" if n is not None else \
+        f"the indexed files were re-embedded{where}"
 
 
 def cmd_train(args) -> int:
@@ -446,7 +461,6 @@ def cmd_train(args) -> int:
 
     from .paths import data_dir, model_override
 
-    refuse_while_held(data_dir(args.data_dir), "train")
     folders = [os.path.abspath(f) for f in args.folders]
     for f in folders:
         if not os.path.isdir(f):
@@ -493,12 +507,8 @@ def cmd_train(args) -> int:
     if not res.better:
         print("the new model scores worse than the current one on the held-back files; "
               "--activate: switching to it anyway")
-    if _daemon_running(args):
-        print(f"a daemon is serving this data dir, so the model was not switched under it: "
-              f"stop it, then run `soundalike model use {res.name}`")
-        return EXIT_OK
     done = _switch(args, ddir, res.name)
-    print(f"now using {res.name} (re-embedded {done['reembedded']} indexed files); "
+    print(f"now using {res.name} ({_reembedded(done)}); "
           f"`soundalike model use {previous}` switches back")
     if model_override():
         print("note: SOUNDALIKE_MODEL is set and overrides the active model",
@@ -533,20 +543,8 @@ def cmd_model(args) -> int:
                         about += f" against {was['scores']['P@5']:.3f} for {was['model_id']}"
             print(f"{'*' if m['active'] else ' '} {m['name']:<28s} {m['kind']:<12s} {about}")
         return EXIT_OK
-    from engine.model.registry import ModelError
-    from engine.switching import resolve
-
-    try:
-        name, _ = resolve(ddir, args.name)
-    except ModelError as exc:
-        raise UserError(str(exc)) from None
-    if _daemon_running(args):
-        raise UserError("a daemon is serving this data dir and would keep its model: stop it "
-                        f"first, then run `soundalike model use {args.name}` again")
-    refuse_while_held(ddir, "switch models")
-    done = _switch(args, ddir, name)
-    print(f"now using {done['name']} ({done['model_id']}); re-embedded "
-          f"{done['reembedded']} indexed files"
+    done = _switch(args, ddir, args.name)
+    print(f"now using {done['name']} ({done['model_id']}); {_reembedded(done)}"
           + (f", {done['unreadable']} could not be read and keep their old embedding"
              if done["unreadable"] else ""))
     if model_override():
@@ -571,6 +569,7 @@ def cmd_status(args) -> int:
     info["state"] = live["state"] if live else "stopped"
     info["problems"] = live.get("problems", []) if live else []
     info["storage"] = (live or {}).get("storage") or _storage(info["data_dir"])
+    info["switching"] = live.get("switching") if live else None
     if args.json:
         print(json_text(info, indent=2))
         return EXIT_OK
@@ -584,6 +583,10 @@ def cmd_status(args) -> int:
     if info["storage"]["state"] != "writable":
         print(f"storage  {info['storage']['state']}: {printable(info['storage']['reason'])}")
     print(f"model    {info['model_id']}  ({printable(info['model_dir'])})")
+    sw = info["switching"]
+    if sw:
+        print(f"switch   to {printable(sw['name'])}: {sw['done']}/{sw['total']} files "
+              "re-embedded (the model above answers until it is done)")
     print(f"aspects  {', '.join(info['aspects'])}  (similar --mode ASPECT / --weight ASPECT=W)")
     print(f"data dir {printable(info['data_dir'])}")
     for f in info["folders"]:

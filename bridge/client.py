@@ -273,12 +273,30 @@ class DaemonConnection:
         if m is None or m.address != f"{P}/problems":
             return None
         return [str(a) for a in m.args]
+
     def storage(self, timeout: float = 2.0) -> dict | None:
         """``{"state": "writable" | "read-only", "reason"}``; None when it does not say (a
         daemon from before ``/soundalike/storage``)."""
         self.send(f"{P}/storage")
         m = self.wait(lambda m: m.address == f"{P}/storage" and m.tags == "ss", timeout)
         return {"state": m.args[0], "reason": m.args[1]} if m is not None else None
+
+    def model(self, timeout: float = 2.0) -> dict | None:
+        """``{"name", "model_id", "switching"}`` (``switching``: ``{"name", "model_id",
+        "done", "total"}`` while a switch runs, else None); None when there is no answer."""
+        self.send(f"{P}/model")
+        switching = None
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.wait(lambda m: m.address in (f"{P}/model", f"{P}/model/switching") or (
+                m.address == f"{P}/error" and m.args[:1] == (f"{P}/model",)),
+                deadline - time.monotonic())
+            if m is None or m.address == f"{P}/error":
+                return None
+            if m.address == f"{P}/model/switching" and m.tags == "ssii":
+                switching = dict(zip(("name", "model_id", "done", "total"), m.args))
+            elif m.address == f"{P}/model" and m.tags == "ss":
+                return {"name": m.args[0], "model_id": m.args[1], "switching": switching}
 
 
 def _is_loopback(host: str) -> bool:
@@ -390,7 +408,7 @@ def select_in_daemon(path: str, *, data_dir_arg=None, list_name: str = "daw",
 def daemon_status(*, data_dir_arg=None, storage: bool = False) -> dict | None:
     """``{"indexed", "pending", "state", "problems"}`` from a running daemon, or None; with
     ``storage``, also ``"storage"`` (see ``DaemonConnection.storage``; None when it does not
-    say)."""
+    say); with ``"switching"`` too while it switches models (see ``DaemonConnection.model``)."""
     conn = connect(data_dir_arg)
     if conn is None:
         return None
@@ -399,5 +417,8 @@ def daemon_status(*, data_dir_arg=None, storage: bool = False) -> dict | None:
         if st is not None:
             st["problems"] = conn.problems() or []
             if storage:
-                st["storage"] = conn.storage(timeout=0.5)
+                st["storage"] = conn.storage()
+            model = conn.model()
+            if model is not None and model["switching"] is not None:
+                st["switching"] = model["switching"]
         return st

@@ -32,6 +32,8 @@ Send = Callable[..., None]
 
 #: reply ports remembered (least recently used forgotten first): a flood cannot grow memory
 MAX_REPLY_PORTS = 1024
+#: /soundalike/model/use requesters remembered until the switch ends (the oldest forgotten)
+MAX_SWITCH_WAITERS = 64
 
 ERROR = f"{PREFIX}/error"
 
@@ -173,6 +175,8 @@ class Handlers:
         self._expires: dict[Dest, float] = {}     # destination -> when its subscription ends
         self.subscription_ttl = SUBSCRIPTION_TTL
         self.trust = TrustPolicy()  # who may query what (the server sets the config's paths)
+        #: (destination, model name) of /soundalike/model/use requests waiting for the end
+        self._switch_waiters: list[tuple[Dest, str]] = []
 
     @property
     def selection(self) -> str | None:
@@ -381,8 +385,56 @@ class Handlers:
         if req.tags:
             raise wrong(route, req)
         st = self.backend.status()
-        self.reply(req, f"{PREFIX}/status", int(st["indexed"]), int(st["pending"]),
-                   str(st["state"]))
+        dest = self.reply(req, f"{PREFIX}/status", int(st["indexed"]), int(st["pending"]),
+                          str(st["state"]))
+        switching = self._switching()
+        if switching is not None:  # a second message: the contract's ,iis stays as it is
+            self._send(dest, *self._switching_message(switching))
+
+    # -- the model --------------------------------------------------------------------------
+    def _switching(self) -> dict | None:
+        get = getattr(self.backend, "switching", None)
+        return get() if get is not None else None
+
+    @staticmethod
+    def _switching_message(sw: dict) -> tuple:
+        return (f"{PREFIX}/model/switching", str(sw["name"]), str(sw["model_id"]),
+                int(sw["done"]), int(sw["total"]))
+
+    def model_get(self, route: Route, req: Request) -> None:
+        if req.tags:
+            raise wrong(route, req)
+        if not hasattr(self.backend, "model"):
+            raise RequestError("this daemon cannot tell its model")
+        m = self.backend.model()
+        switching = self._switching()
+        dest = self.dest_for(req.sender)
+        if switching is not None:  # first, so that a client waiting for the reply has it
+            self._send(dest, *self._switching_message(switching))
+        self._send(dest, f"{PREFIX}/model", str(m["name"]), str(m["model_id"]))
+
+    def model_use(self, route: Route, req: Request) -> None:
+        if req.tags != "s":
+            raise wrong(route, req)
+        if not req.args[0]:
+            raise RequestError("empty model id (`default` is the shipped model)")
+        if not hasattr(self.backend, "use_model"):
+            raise RequestError("this daemon cannot switch models")
+        dest = self.dest_for(req.sender)
+        with self._lock:  # before the switch starts: its end may come at once
+            self._switch_waiters.append((dest, req.args[0]))
+        try:
+            started = self.backend.use_model(req.args[0])
+        except BaseException:
+            with self._lock:
+                self._switch_waiters.remove((dest, req.args[0]))
+            raise
+        with self._lock:  # known by its resolved name from now on
+            self._switch_waiters.remove((dest, req.args[0]))
+            self._switch_waiters.append((dest, started["name"]))
+            del self._switch_waiters[:-MAX_SWITCH_WAITERS]
+        self._send(dest, f"{PREFIX}/model/use", str(started["name"]),
+                   str(started["model_id"]))
 
     def problems(self, route: Route, req: Request) -> None:
         if req.tags:
@@ -641,5 +693,23 @@ class Handlers:
             self.push(f"{PREFIX}/progress", int(args[0]), int(args[1]), str(args[2]))
         elif event == "storage":
             self.push(f"{PREFIX}/storage", str(args[0]), str(args[1]))
+        elif event == "switch-progress":
+            self.push(f"{PREFIX}/model/switching", str(args[0]), str(args[1]), int(args[2]),
+                      int(args[3]))
+        elif event in ("switched", "switch-failed"):
+            name = str(args[0])
+            with self._lock:
+                waiting = [d for d, n in self._switch_waiters if n == name]
+                self._switch_waiters = [(d, n) for d, n in self._switch_waiters if n != name]
+            if event == "switched":
+                msg = (f"{PREFIX}/model/used", name, str(args[1]), int(args[2]))
+            else:
+                msg = (ERROR, f"{PREFIX}/model/use", str(args[2]))
+            for dest in dict.fromkeys(waiting):
+                self._send(dest, *msg)
+            if event == "switched":
+                for dest in self._followers(None):
+                    if dest not in waiting:
+                        self._send(dest, *msg)
         else:
             self.log.debug("unknown backend event %r", event)

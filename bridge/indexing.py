@@ -21,7 +21,7 @@ def _under_any(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
-def _connect(ddir: Path, holder: int | None) -> DaemonConnection:
+def _connect(ddir: Path, holder: int | None, what: str = "index") -> DaemonConnection:
     from .app import busy_message
 
     deadline = time.monotonic() + ANSWER_TIMEOUT
@@ -33,7 +33,7 @@ def _connect(ddir: Path, holder: int | None) -> DaemonConnection:
             except (OSError, TimeoutError):
                 pass
         if time.monotonic() > deadline:
-            raise UserError(f"cannot index now: {busy_message(ddir, holder)} (it does not "
+            raise UserError(f"cannot {what} now: {busy_message(ddir, holder)} (it does not "
                             "answer over OSC)")
         time.sleep(0.2)
 

@@ -9,7 +9,8 @@ Lanes:
 - ``query``: a similarity query; it goes to the *fast* worker when the file is indexed (no
   encoder needed) and to the *slow* worker when it must be embedded first, so a query for an
   indexed file never waits behind one that needs the model.
-- ``slow``: library management that may take time (folder add/remove, rescan): slow worker.
+- ``slow``: library management that may take time (folder add/remove, rescan, starting a
+  model switch): slow worker.
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ ROUTES: dict[str, Route] = {r.address: r for r in [
     Route(f"{PREFIX}/folder/remove", "folder_remove", "slow", ",s path", local_only=True),
     Route(f"{PREFIX}/folders", "folders", "inline", "no arguments"),
     Route(f"{PREFIX}/rescan", "rescan", "slow", "no arguments"),
+    Route(f"{PREFIX}/model", "model_get", "inline", "no arguments"),
+    Route(f"{PREFIX}/model/use", "model_use", "slow", ",s id (a model id, or default)",
+          local_only=True),
     Route(f"{PREFIX}/ping", "ping", "inline", "any arguments (echoed)"),
     Route(f"{PREFIX}/paths", "paths", "inline", "no arguments or ,s form (bytes or uri)"),
 ]}

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -55,10 +55,10 @@ class Catalog:
         ``MemoryIndex``), the approximate index is neither read nor built."""
         self.model_id = model_id
         self._store = Store(Path(data_dir) / "index.sqlite", read_only=read_only)
-        self._memory = MemoryIndex(Path(data_dir) / f"search-{model_id}.idx",
-                                   generation=self._store.generation,
-                                   can_save=lambda: not self._store.read_only,
-                                   approximate=approximate)
+        self._data_dir = Path(data_dir)
+        self._approximate = approximate
+        self._memory = self._new_memory(model_id)
+        self._serving = (model_id, self._memory)  # replaced together by ``switch_to``
         self._write = threading.RLock()  # store, memory and roots change together
         self._loaded = False
         self._loader: threading.Thread | None = None
@@ -68,6 +68,27 @@ class Catalog:
         self.damaged: list[tuple[str, str]] = []
         self._roots: tuple[Root, ...] = tuple(Root(p, o) for p, o in self._store.roots())
         self._removed: OrderedDict[tuple[str, int], tuple[np.ndarray, float]] = OrderedDict()
+        if not self._store.read_only:
+            self._recover_switch()
+
+    def _new_memory(self, model_id: str) -> MemoryIndex:
+        return MemoryIndex(self._data_dir / f"search-{model_id}.idx",
+                           generation=self._store.generation,
+                           can_save=lambda: not self._store.read_only,
+                           approximate=self._approximate)
+
+    def _recover_switch(self) -> None:
+        """A switch that stopped (a crash) after its store transaction but before the model
+        pointer moved left the rows with the other model's embeddings: take back this
+        model's, kept in the shadow table by that transaction."""
+        target = self._store.get_meta("switching")
+        if target is None:
+            return
+        if target != self.model_id:
+            n = self._store.adopt(self.model_id)
+            log.warning("a switch to model %s did not finish: %d files use %s again", target,
+                        n, self.model_id)
+        self._store.delete_meta("switching")
 
     @property
     def read_only(self) -> bool:
@@ -137,6 +158,13 @@ class Catalog:
     def loading(self) -> bool:
         """Whether the search index is being loaded in the background."""
         return not self._loaded and self._loader is not None and self._loader.is_alive()
+
+    def serving(self) -> tuple[str, MemoryIndex]:
+        """``(model id, search index)`` as they are now, read together: a query that uses
+        this index throughout stays with one model even if the catalog switches to another
+        meanwhile (``switch_to``)."""
+        self._mem()
+        return self._serving
 
     def indexed_count(self) -> int:
         """Searchable files (online, embedded by the current model); lock-free once loaded,
@@ -411,6 +439,65 @@ class Catalog:
                                                                               under=folder):
                         self._memory.add(chunk_ids.tolist(), paths, vecs)
             return len(ids)
+
+    # -- writes: switching to another model (engine.switching) ------------------------------
+    def switch_todo(self, model_id: str) -> list[str]:
+        """The online indexed files that have no embedding by ``model_id`` yet."""
+        return [p for _, p in self._store.shadow_todo(model_id)]
+
+    def keep_for_switch(self, outcomes: Iterable[Outcome], model_id: str) -> int:
+        """Keep embeddings by ``model_id`` beside the searchable ones (one transaction):
+        nothing searchable changes until ``switch_to``."""
+        return self._store.put_shadow([(o.stat, o.vector) for o in outcomes
+                                       if o.vector is not None], model_id)
+
+    def prepare_switch(self, model_id: str) -> int:
+        """Before re-embedding for ``model_id``: drop kept embeddings of other models (the
+        store holds at most two models' worth) and of files gone; returns how many of
+        ``model_id``'s are already kept (a switch back, or one interrupted before)."""
+        self._store.prune_shadow(model_id)
+        return self._store.shadow_count(model_id)
+
+    def switch_to(self, model_id: str, commit: Callable[[], None]) -> list[str]:
+        """Make ``model_id``'s kept embeddings the searchable ones, at once for every reader:
+        one store transaction (the current ones are kept in turn, for a switch back), a new
+        search index, then ``commit()`` (the caller moves its model pointer; if it raises, the
+        store goes back to the current model and nothing changed).  Returns the online files
+        left without an embedding by ``model_id`` (changed since, or unreadable): the caller
+        has them embedded again."""
+        with self._write:  # no other write until the swap is done
+            old_id = self.model_id
+            # the new search index first, from what the transaction will leave: between the
+            # store's commit and the pointer's move (where a reader in another process would
+            # count the files under neither model) there is only a file rename
+            rows = self._store.preview_adopt(model_id)
+            memory = self._new_memory(model_id)
+            try:
+                memory.load(rows.ids, rows.paths, rows.vectors, rows.generation)
+                self._store.adopt(model_id, marker=model_id)
+            except BaseException:
+                memory.close()
+                raise
+            try:
+                commit()
+            except BaseException:
+                memory.close()
+                self._store.adopt(old_id)
+                self._store.delete_meta("switching")
+                raise
+            self._loaded = True
+            previous, self._memory, self.model_id = self._memory, memory, model_id
+            self._serving = (model_id, memory)
+            self._removed.clear()
+            self.damaged = []
+            try:
+                self._store.delete_meta("switching")
+            except Exception:  # recovered at the next start (``_recover_switch``)
+                log.exception("cannot clear the switch marker")
+            left = [e.path for e in self._store.entries()
+                    if e.status == "ok" and not e.offline and e.model_id != model_id]
+        previous.close()
+        return left
 
     def _forget(self, gone: list[tuple[int, str]]) -> None:
         if gone:

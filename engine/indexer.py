@@ -24,8 +24,8 @@ or while running.  Nothing is written and nothing is lost: changed files wait as
 deletions and moves wait for the rescan that follows, and a recovery thread checks with a
 backoff (``RECOVER_FIRST`` doubling up to ``RECOVER_MAX`` seconds, sooner after a file event)
 until a write goes through, then runs ``on_writable`` and rescans every watched folder.  The
-cause (``Catalog.store_problem``, else the data dir's write probe) is logged once, and again
-only when it changes or the index can be written again; ``status()["problem"]`` says it.
+cause (``Catalog.store_problem``, else the data dir's write probe) is logged once, and once
+more when the index can be written again; ``status()["problem"]`` says it meanwhile.
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ import os
 import stat as stat_mod
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future
 from typing import Callable, Iterable
 
 from .audio import is_audio_name
@@ -92,6 +94,7 @@ class Indexer:
         #: called on the recovery thread once the data dir can be written again, before
         #: indexing resumes (an exception keeps the writes held, and is tried again later)
         self.on_writable: list[Callable[[], None]] = []
+        self._tasks: deque[tuple[Callable[[], object], Future]] = deque()  # run_exclusive
         self._worker = Worker("soundalike-indexer", self._run, wake=self._wake)
         #: deletes and moves from the watcher, applied in order and in batches
         self._changes_cond = threading.Condition()
@@ -119,6 +122,36 @@ class Indexer:
             except Exception:
                 log.exception("cannot apply the last deletes and moves")
         return stopped
+
+    def run_exclusive(self, fn: Callable[[], object]) -> Future:
+        """Run ``fn`` on the worker's thread between two pieces of work (no batch in flight,
+        nothing recorded meanwhile); its result or exception goes to the returned Future."""
+        future: Future = Future()
+        with self._cond:
+            self._tasks.append((fn, future))
+            self._cond.notify_all()
+        return future
+
+    def embed_again(self, paths: Iterable[str]) -> None:
+        """Embed these files (again) soon, e.g. those a model switch left behind."""
+        now = time.monotonic()
+        with self._cond:
+            for p in paths:
+                self._pending[os.path.abspath(p)] = now
+            self._cond.notify_all()
+
+    def _run_tasks(self) -> None:
+        while True:
+            with self._cond:
+                if not self._tasks:
+                    return
+                fn, future = self._tasks.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
 
     def _wake(self) -> None:
         with self._cond:
@@ -385,7 +418,7 @@ class Indexer:
         log.error("cannot write the index in %s: %s. Serving its index read-only: queries and "
                   "status are answered, new and changed files wait. Make the folder writable, "
                   "free some space or lift the limit: indexing resumes by itself (checked "
-                  "every %d s at most); this is logged again only when the cause changes",
+                  "every %d s at most); logged once, and again when it can be written",
                   self.library.data_dir, reason, int(self.RECOVER_MAX))
         self._emit("storage", "read-only", reason)
         self._emit_progress()
@@ -411,7 +444,7 @@ class Indexer:
                 if stop.is_set():
                     return
                 nudged, self._nudged = self._nudged, False
-            problem = self.catalog.store_problem() or self.library.write_problem()
+            problem = self.library.write_problem() or self.catalog.store_problem()
             if problem is None:
                 try:
                     for ready in list(self.on_writable):
@@ -423,16 +456,10 @@ class Indexer:
                 break
             if not nudged:
                 delay = min(delay * 2, self.RECOVER_MAX)
-            with self._cond:
-                changed, self._held = problem != self._held, problem
+            with self._cond:  # the reason said stays (what this check saw is logged)
                 self._recover_delay = delay
-            if changed:
-                log.error("cannot write the index in %s: %s (the cause changed); still "
-                          "serving read-only", self.library.data_dir, problem)
-                self._emit("storage", "read-only", problem)
-            else:
-                log.debug("the index still cannot be written (%s); next try in %d s",
-                          problem, int(delay))
+            log.debug("the index still cannot be written (%s); next try in %d s",
+                      problem, int(delay))
         with self._cond:
             self._held = None
             # a failure soon after comes back to this wait, not to the first (the next
@@ -477,6 +504,7 @@ class Indexer:
                     if self.held is None:
                         self._check_offline_roots()
                     next_root_check = time.monotonic() + self.poll_roots
+                self._run_tasks()
                 scans, batch = self._next_work(next_root_check)
                 try:
                     if scans or batch:
@@ -515,6 +543,8 @@ class Indexer:
         handed out while a store failure is waited out."""
         with self._cond:
             while not self._stop.is_set():
+                if self._tasks:
+                    return [], []
                 now = time.monotonic()
                 if self._held is not None:  # writes held: wait for the recovery
                     if now >= wake_at:

@@ -81,6 +81,7 @@ class Library:
         self.decode_threads = decode_threads or min(2, os.cpu_count() or 1)
         self.batch_size = batch_size
         self.embedded = 0  # files embedded by this process (for tests and benchmarks)
+        self._previous: ActiveModel | None = None  # the model before the last switch
         #: called with the paths of results found deleted on the query path (the daemon
         #: schedules their removal); they are never answered
         self.on_dead: Callable[[list[str]], None] | None = None
@@ -109,6 +110,35 @@ class Library:
     def close(self) -> None:
         self.catalog.close()
         self.model.close()
+        if self._previous is not None and self._previous is not self.model:
+            self._previous.close()
+
+    def adopt_model(self, model: ActiveModel, commit: Callable[[], None]) -> list[str]:
+        """Answer with ``model`` from now on: its embeddings, kept beside the current ones
+        (``engine.switching``), become the searchable ones and it embeds new files and
+        on-the-fly queries, at once for every reader (a query in flight finishes with the
+        model it started with).  ``commit()`` runs inside the swap (it moves the model
+        pointer); if it raises, nothing changed.  Call it where no batch is being embedded
+        (the indexing worker's thread in the daemon).  Returns the files left to embed
+        again (see ``Catalog.switch_to``)."""
+        if self._previous is not None and self._previous is not self.model:
+            self._previous.close()  # the one before: no query uses it any more
+        self._previous = self.model
+
+        def swap() -> None:
+            commit()
+            self.model = model
+
+        return self.catalog.switch_to(model.model_id, swap)
+
+    def _serving(self) -> tuple[ActiveModel, object]:
+        """The model and search index a query uses throughout (``Catalog.serving``)."""
+        model_id, view = self.catalog.serving()
+        model = self.model
+        if model.model_id != model_id and self._previous is not None and \
+                self._previous.model_id == model_id:
+            model = self._previous  # the switch is half-way: the index is still the old one
+        return model, view
 
     # -- what is indexed (see engine.catalog) --------------------------------------------------
     def indexed_count(self) -> int:
@@ -231,11 +261,15 @@ class Library:
         return summary
 
     # -- querying -------------------------------------------------------------------------------
-    def query_vector(self, path: str) -> tuple[np.ndarray, int | None]:
+    def query_vector(self, path: str, *, model: ActiveModel | None = None, view=None
+                     ) -> tuple[np.ndarray, int | None]:
         """The embedding of ``path``: from the index when it is there and fresh, else computed
-        now (raises QueryError)."""
+        now (raises QueryError).  ``model`` and ``view`` (``Catalog.view()``): the model and
+        search index one query uses throughout (default: the current ones)."""
         path = os.path.abspath(path)
-        rid = self.catalog.id_of(path)
+        if model is None or view is None:
+            model, view = self._serving()
+        rid = view.id_of(path)
         if rid is not None:
             try:
                 st = os.stat(path)
@@ -244,10 +278,10 @@ class Library:
                     entry.mtime_ns == st.st_mtime_ns
             except OSError:
                 fresh = True  # offline or just deleted: the stored embedding still answers
-            vec = self.catalog.vector(rid) if fresh else None
+            vec = view.vector(rid) if fresh else None
             if vec is not None:
                 return vec, rid
-        return self.embed_file(path), rid
+        return model.embed_file(path), rid
 
     def embed_file(self, path: str) -> np.ndarray:
         """Embed one file that need not be indexed (raises QueryError)."""
@@ -265,13 +299,14 @@ class Library:
             raise QueryError("count must be a whole number >= 1")
         k = min(k, MAX_RESULTS)
         path = os.path.abspath(path)
-        wvec = self.weights_vector(mode=mode, weights=weights)
-        vec, rid = self.query_vector(path)
+        model, view = self._serving()  # one model throughout, even across a switch
+        wvec = model.weights_vector(mode=mode, weights=weights)
+        vec, rid = self.query_vector(path, model=model, view=view)
         exclude = frozenset({rid}) if rid is not None else frozenset()
         dead: list[str] = []
         want = k
         for _ in range(REFILL_ROUNDS):
-            hits = self.catalog.search(vec, want, exclude=exclude, weights=wvec)
+            hits = view.search(vec, want, exclude=exclude, weights=wvec)
             out = []
             for p, score in hits:
                 if p == path:

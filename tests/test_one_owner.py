@@ -92,13 +92,17 @@ def test_index_while_the_daemon_runs_goes_through_it(daemon_factory, cli_env, tm
     assert any(p.startswith(str(more)) for p in results(d, lib / "s000.wav"))
 
 
-def test_train_refuses_while_the_daemon_runs(daemon_factory, cli_env, tmp_path):
+def test_train_runs_beside_the_daemon(daemon_factory, cli_env, tmp_path):
+    """Training only reads the files: it is not refused while the daemon serves (only its
+    switch goes through the daemon, tests/test_model_switch.py), and the daemon is untouched."""
     lib = make_folder(tmp_path / "lib", 2)
     d = daemon_factory([lib]).start()
     d.wait_idle(indexed=2)
     out = cli(cli_env, "train", lib, "--epochs", "1")
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "a daemon already runs" in out.stderr and "stop it first" in out.stderr
+    assert "a daemon already runs" not in out.stderr
+    assert "too few files to train and check a model" in out.stderr  # it read them
+    assert d.status()[0] == 2
 
 
 def test_a_folder_added_over_osc_is_kept_and_its_deleted_files_are_not_served(

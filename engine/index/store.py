@@ -13,6 +13,11 @@ by a ``text_factory`` that decodes with ``surrogateescape``: the column stays TE
 is stored byte for byte as before, and a name that is not comes back exactly as it was.  SQLite
 does not check UTF-8 and compares TEXT with memcmp (BINARY collation), so equality, UNIQUE and
 the folder ranges (:data:`_UNDER`, through the path index) work on the bytes.
+
+``shadow`` holds embeddings by *other* models, keyed by file row id and model, each with the
+content (size and fingerprint) it was computed from: a model switch writes the new model's
+there while the files' own embeddings keep answering, then ``adopt`` swaps them in one
+transaction (the replaced ones go to ``shadow``, so switching back needs no re-embedding).
 """
 from __future__ import annotations
 
@@ -52,6 +57,14 @@ CREATE TABLE IF NOT EXISTS roots (
     path        TEXT PRIMARY KEY,
     origin      TEXT NOT NULL,
     added_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shadow (
+    id          INTEGER NOT NULL,
+    model_id    TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    embedding   BLOB NOT NULL,
+    PRIMARY KEY (id, model_id)
 );
 """
 
@@ -147,11 +160,21 @@ class Store:
         self.read_only = read_only
         #: why an index this process means to write cannot be written now (None: it can)
         self.unwritable: str | None = None
+        #: a second connection for ``get`` (the query path): WAL lets it read the last
+        #: committed state while a long write transaction (a model switch's swap) runs
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         if read_only:
             self._db = self._open_read_only()
             return
         try:
             self._db = self._open()
+            try:
+                self._reader = _connect(
+                    f"{Path(os.path.abspath(self.path)).as_uri()}?mode=ro", uri=True,
+                    timeout=30.0)
+            except sqlite3.Error:  # reads go through the one connection
+                self._reader = None
         except sqlite3.Error as exc:
             reason = _describe(exc, self.path, opening=True).removesuffix(
                 "; nothing was changed")
@@ -301,11 +324,20 @@ class Store:
                 self._db.close()
             except sqlite3.Error:
                 pass
+        with self._reader_lock:
+            if self._reader is not None:
+                try:
+                    self._reader.close()
+                except sqlite3.Error:
+                    pass
 
     # -- meta -----------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else default
+
+    def delete_meta(self, key: str) -> None:
+        self._write(lambda db: db.execute("DELETE FROM meta WHERE key = ?", (key,)))
 
     def set_meta(self, key: str, value: str) -> None:
         self._write(lambda db: db.execute(
@@ -321,8 +353,15 @@ class Store:
                      bool(row[8]))
 
     def get(self, path: str) -> Entry | None:
-        rows = self._read(f"SELECT {self._ENTRY_COLS} FROM files WHERE path = CAST(? AS TEXT)",
-                          (_t(path),))
+        sql = f"SELECT {self._ENTRY_COLS} FROM files WHERE path = CAST(? AS TEXT)"
+        if self._reader is None:
+            rows = self._read(sql, (_t(path),))
+        else:
+            try:
+                with self._reader_lock:
+                    rows = self._reader.execute(sql, (_t(path),)).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(_describe(exc, self.path)) from None
         return self._entry(rows[0]) if rows else None
 
     def entries(self, *, under: str | None = None) -> list[Entry]:
@@ -637,6 +676,107 @@ class Store:
             if gone:
                 _bump(db)
             return gone
+
+        return self._write(go)
+
+
+    # -- embeddings by another model (a model switch) ---------------------------------------
+    def shadow_todo(self, model_id: str) -> list[tuple[int, str]]:
+        """``(id, path)`` of the online embedded rows that have no embedding by ``model_id``:
+        neither their own nor one in ``shadow`` for their current content."""
+        return [(int(r[0]), r[1]) for r in self._read(
+            "SELECT f.id, f.path FROM files f WHERE f.status = 'ok' AND f.offline = 0 AND "
+            "f.model_id IS NOT ? AND NOT EXISTS (SELECT 1 FROM shadow s WHERE s.id = f.id "
+            "AND s.model_id = ? AND s.size = f.size AND s.fingerprint = f.fingerprint) "
+            "ORDER BY f.id", (model_id, model_id))]
+
+    def put_shadow(self, items: Iterable[tuple[FileStat, np.ndarray]], model_id: str) -> int:
+        """Keep embeddings by ``model_id`` for the rows at these paths (one transaction; paths
+        no longer in the index are skipped); returns how many were kept.  The searchable
+        rows do not change."""
+        def go(db):
+            n = 0
+            for stat, vec in items:
+                row = db.execute("SELECT id FROM files WHERE path = CAST(? AS TEXT)",
+                                 (_t(stat.path),)).fetchone()
+                if row is None:
+                    continue
+                db.execute("INSERT OR REPLACE INTO shadow VALUES (?, ?, ?, ?, ?)",
+                           (int(row[0]), model_id, stat.size, stat.fingerprint,
+                            np.ascontiguousarray(vec, dtype=np.float32).tobytes()))
+                n += 1
+            return n
+
+        return self._write(go)
+
+    def prune_shadow(self, keep: str) -> int:
+        """Drop the shadow embeddings of every model but ``keep``, and those of rows gone."""
+        return self._write(lambda db: db.execute(
+            "DELETE FROM shadow WHERE model_id != ? OR id NOT IN (SELECT id FROM files)",
+            (keep,)).rowcount)
+
+    def shadow_count(self, model_id: str) -> int:
+        return int(self._read("SELECT COUNT(*) FROM shadow WHERE model_id = ?",
+                              (model_id,))[0][0])
+
+    def preview_adopt(self, model_id: str) -> Loaded:
+        """The searchable rows as ``adopt(model_id)`` will leave them (online rows embedded by
+        ``model_id``, or with a matching shadow embedding by it), read in one snapshot; the
+        generation is the one ``adopt`` will give the store.  Rows whose embedding is not of
+        the usual length are left out (``damaged``)."""
+        try:
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN")
+                try:
+                    row = db.execute("SELECT value FROM meta WHERE key = 'generation'"
+                                     ).fetchone()
+                    rows = db.execute(
+                        "SELECT f.id, f.path, CASE WHEN f.model_id = ? AND f.embedding IS "
+                        "NOT NULL THEN f.embedding ELSE s.embedding END "
+                        "FROM files f LEFT JOIN shadow s ON "
+                        "s.id = f.id AND s.model_id = ? AND s.size = f.size AND "
+                        "s.fingerprint = f.fingerprint WHERE f.status = 'ok' AND "
+                        "f.offline = 0 AND (s.embedding IS NOT NULL OR (f.model_id = ? AND "
+                        "f.embedding IS NOT NULL)) ORDER BY f.id",
+                        (model_id, model_id, model_id)).fetchall()
+                finally:
+                    db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(_describe(exc, self.path)) from None
+        generation = (int(row[0]) if row else 0) + 1
+        widths = [len(r[2]) for r in rows]
+        width = max(set(widths), key=widths.count) if widths else 0
+        good = [r for r in rows if len(r[2]) == width and width % 4 == 0 and width]
+        damaged = [(int(r[0]), r[1]) for r in rows if not (len(r[2]) == width and width % 4 == 0
+                                                         and width)]
+        ids = np.fromiter((r[0] for r in good), dtype=np.int64, count=len(good))
+        vecs = np.frombuffer(bytearray(b"".join(r[2] for r in good)), dtype=np.float32) \
+            .reshape(len(good), width // 4) if good else np.empty((0, width // 4), np.float32)
+        return Loaded(ids, [r[1] for r in good], vecs, damaged, generation)
+
+    def adopt(self, model_id: str, *, marker: str | None = None) -> int:
+        """In one transaction: every embedded row with an embedding by ``model_id`` in
+        ``shadow`` for its current content takes it (its own embedding goes to ``shadow``,
+        under its model), and the rest of ``model_id``'s shadow embeddings are dropped.
+        ``marker``: also record it as meta ``switching`` (see ``Catalog``).  Returns how
+        many rows changed model."""
+        match = ("FROM shadow s WHERE s.id = files.id AND s.model_id = ?1 AND "
+                 "s.size = files.size AND s.fingerprint = files.fingerprint")
+        swapped = f"files.status = 'ok' AND files.model_id IS NOT ?1 AND EXISTS (SELECT 1 {match})"
+
+        def go(db):
+            db.execute("INSERT OR REPLACE INTO shadow SELECT id, model_id, size, fingerprint, "
+                       f"embedding FROM files WHERE {swapped} AND model_id IS NOT NULL AND "
+                       "embedding IS NOT NULL", (model_id,))
+            n = db.execute(f"UPDATE files SET model_id = ?1, embedding = (SELECT s.embedding "
+                           f"{match}) WHERE {swapped}", (model_id,)).rowcount
+            db.execute("DELETE FROM shadow WHERE model_id = ?", (model_id,))
+            if marker is not None:
+                db.execute("INSERT INTO meta VALUES ('switching', ?) ON CONFLICT(key) DO "
+                           "UPDATE SET value = excluded.value", (marker,))
+            _bump(db)
+            return n
 
         return self._write(go)
 
