@@ -36,10 +36,13 @@ P = "/soundalike"
 def write_daemon_file(data_dir: str | os.PathLike, host: str, port: int, *,
                       pid: int | None = None) -> Path:
     """Record where this daemon's OSC server listens (atomically, readable by the user only)."""
-    path = Path(data_dir) / DAEMON_FILE
-    tmp = path.with_name(DAEMON_FILE + f".{os.getpid()}.tmp")
-    info = {"pid": pid or os.getpid(), "host": host, "port": int(port),
-            "started": time.time()}
+    return _write_state(Path(data_dir) / DAEMON_FILE, {
+        "pid": pid or os.getpid(), "host": host, "port": int(port), "started": time.time()})
+
+
+def _write_state(path: Path, info: dict) -> Path:
+    """Write a state file atomically, readable by the user only."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(info, f)
@@ -54,15 +57,9 @@ def write_fallback_daemon_file(data_dir: str | os.PathLike, host: str, port: int
     path = fallback_daemon_file(data_dir, create=True)
     if path is None:
         raise OSError("no private folder for the state file")
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    info = {"pid": os.getpid(), "host": host, "port": int(port), "started": time.time(),
-            "data_dir": os.fsdecode(os.path.abspath(data_dir))}
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(info, f)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    return _write_state(path, {"pid": os.getpid(), "host": host, "port": int(port),
+                               "started": time.time(),
+                               "data_dir": os.fsdecode(os.path.abspath(data_dir))})
 
 
 def fallback_daemon_file(data_dir: str | os.PathLike, *, create: bool = False) -> Path | None:

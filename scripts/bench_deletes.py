@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bridge.client import receive  # noqa: E402
 from bridge.osc_wire import encode  # noqa: E402
+from scripts.bench_light import fill  # noqa: E402  (the same fill as the other benchmarks)
 
 
 class Peer:
@@ -59,35 +60,6 @@ def wait(cond, timeout: float, what: str, interval: float = 0.05) -> float:
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(interval)
-
-
-def fill(data: Path, entries: int, model_dir: Path, lib_dir: Path) -> None:
-    """``entries`` real (empty) files in ``lib_dir``, a watched folder, recorded with random
-    unit embeddings of the model's dimension (as scripts/bench_light.py fills)."""
-    import numpy as np
-
-    from engine.catalog import Catalog
-    from engine.index.store import FileStat
-    from engine.model.registry import load_encoder, model_id_of
-    from engine.pipeline import Outcome
-
-    model_id, dim = model_id_of(model_dir), load_encoder(model_dir).dim
-    rng = np.random.default_rng(0)
-    lib_dir.mkdir()
-    catalog = Catalog(data, model_id)
-    catalog.add_root(str(lib_dir), "osc")
-    for start in range(0, entries, 10_000):
-        n = min(10_000, entries - start)
-        vecs = rng.standard_normal((n, dim)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        items = []
-        for i, v in enumerate(vecs):
-            p = lib_dir / f"{start + i:07d}.wav"
-            p.touch()
-            items.append(Outcome(FileStat(str(p), 0, p.stat().st_mtime_ns, f"{start + i}"),
-                                 vector=v))
-        catalog.record(items)
-    catalog.close()
 
 
 def main() -> int:

@@ -58,10 +58,12 @@ def fill(data: Path, entries: int, model_dir: Path, lib_dir: Path) -> None:
     not exist (as scripts/bench_daemon.py does)."""
     from engine.catalog import Catalog
     from engine.index.store import FileStat
-    from engine.model.registry import model_id_of, read_spec
+    from engine.model.registry import load_encoder, model_id_of, read_spec
     from engine.pipeline import Outcome
 
-    model_id, dim = model_id_of(model_dir), int(read_spec(model_dir)["dim"])
+    spec = read_spec(model_dir)  # a model whose spec does not say its size is loaded (MFCC)
+    model_id = model_id_of(model_dir)
+    dim = int(spec["dim"]) if "dim" in spec else load_encoder(model_dir).dim
     rng = np.random.default_rng(0)
     lib_dir.mkdir()
     catalog = Catalog(data, model_id)
