@@ -16,8 +16,9 @@ import json
 import os
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from .errors import UserError
 from .osc_wire import DecodeError, Message, decode, encode
@@ -211,6 +212,23 @@ class DaemonConnection:
         """The first message ``accept`` says yes to (None at the deadline)."""
         return receive(self.sock, accept, timeout)
 
+    @contextmanager
+    def settings(self, *, list_name: str = "daw", similarity: bool = False) -> Iterator[None]:
+        """This connection's result list and similarity setting (docs/osc.md) for the block,
+        put back to the defaults after it: the daemon keeps such settings by source port, and
+        a later program given the same port must not inherit them."""
+        if list_name != "daw":
+            self.send(f"{P}/list", list_name)
+        if similarity:
+            self.send(f"{P}/similarity", 1)
+        try:
+            yield
+        finally:
+            if similarity:
+                self.send(f"{P}/similarity", 0)
+            if list_name != "daw":
+                self.send(f"{P}/list", "daw")
+
     def similar(self, path: str, count: int, *, mode: str | None = None,
                 weights: Mapping[str, float] | None = None,
                 timeout: float = QUERY_TIMEOUT
@@ -343,10 +361,7 @@ def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mo
     if conn is None:
         return None
     answers: dict[str, list[tuple[str, float, float | None]] | str] = {}
-    with conn:
-        if list_name != "daw":
-            conn.send(f"{P}/list", list_name)
-        conn.send(f"{P}/similarity", 1)
+    with conn, conn.settings(list_name=list_name, similarity=True):
         for q in queries:
             try:
                 results = conn.similar(q, count, mode=mode, weights=weights or None)

@@ -113,3 +113,27 @@ def test_cli_answers_from_the_daemon_without_librosa(daemon):
     assert answer["query"] == q
     expected = setup[0].similar(q, 2)
     assert [r["path"] for r in answer["results"]] == [r.path for r in expected]
+
+
+def test_a_connection_puts_its_settings_back_for_the_next_program_on_its_port(daemon):
+    """The daemon keeps a client's result list and similarity setting by source port; the
+    CLI's connection resets them when it is done, so a program that is given the same port
+    later (a DAW companion, a controller) starts from the defaults: the shared "daw" list."""
+    from bridge.client import DaemonConnection, read_daemon_file
+    from osc_helpers import Client
+
+    data, (_, _, samples, _, _) = daemon
+    info = read_daemon_file(data)
+    with DaemonConnection(info["host"], info["port"]) as conn:
+        with conn.settings(list_name="", similarity=True):
+            assert conn.similar(str(samples[0]), 3)
+        port = conn.port
+    with Client((info["host"], info["port"]), port=port) as later:  # the same source port
+        later.send("/soundalike/reply_to", port)  # the daemon was given --reply-port 9
+        # the resets' own replies may still arrive here first (sent to this port before it)
+        later.expect("/soundalike/reply_to", skip=("/soundalike/similarity", "/soundalike/list"))
+        later.send("/soundalike/list")
+        assert later.expect("/soundalike/list").args == ("daw",)
+        later.send("/soundalike/similar", str(samples[0]), 3)
+        _, rows = later.results()
+        assert rows and all(len(r) == 3 for r in rows)
