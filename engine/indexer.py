@@ -688,15 +688,18 @@ class Indexer:
     def _come_online(self, root: str, *, rescan: bool = True) -> None:
         with self._cond:
             was_offline = root in self._offline
+        back = self.catalog.set_offline(root, False)
+        if rescan:
+            self.request_scan([root])
+        with self._cond:  # said online only once its entries are, and its rescan is asked for
             self._offline.discard(root)
-        if self.catalog.set_offline(root, False) or was_offline:
+            self._cond.notify_all()
+        if back or was_offline:
             log.info("%s is back: its entries are online again", root)
             self._emit("online", root)
             self._emit_progress()
         if was_offline and self.on_root_online is not None:
             self.on_root_online(root)
-        if rescan:
-            self.request_scan([root])
 
     def _check_offline_roots(self) -> None:
         for root in self.offline_roots():
