@@ -92,6 +92,11 @@ def _prefix(folder: str) -> tuple[bytes, bytes]:
     return lower, lower[:-1] + bytes([lower[-1] + 1])
 
 
+def _uri(path: Path, query: str) -> str:
+    """An SQLite URI for ``path`` (percent-encoded: "?", "#", "%" and any bytes in a name)."""
+    return f"{Path(os.path.abspath(path)).as_uri()}?{query}"
+
+
 def _connect(target: str, **kwargs) -> sqlite3.Connection:
     db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, **kwargs)
     db.text_factory = _text
@@ -170,14 +175,11 @@ class Store:
         try:
             self._db = self._open()
             try:
-                self._reader = _connect(
-                    f"{Path(os.path.abspath(self.path)).as_uri()}?mode=ro", uri=True,
-                    timeout=30.0)
+                self._reader = _connect(_uri(self.path, "mode=ro"), uri=True, timeout=30.0)
             except sqlite3.Error:  # reads go through the one connection
                 self._reader = None
         except sqlite3.Error as exc:
-            reason = _describe(exc, self.path, opening=True).removesuffix(
-                "; nothing was changed")
+            reason = _open_failure(exc, self.path)
             if self.path.exists() and "locked" not in str(exc):
                 # reading still works; writing says why, and is tried again later
                 db = self._open_for_reading()
@@ -191,8 +193,7 @@ class Store:
         left behind), else ``immutable`` (where not even the log's index can be made)."""
         for query in ("mode=ro", "immutable=1"):
             try:
-                # a URI: the path percent-encoded ("?", "#", "%" and any bytes in a name)
-                db = _connect(f"{Path(os.path.abspath(self.path)).as_uri()}?{query}", uri=True)
+                db = _connect(_uri(self.path, query), uri=True)
             except sqlite3.Error:
                 continue
             try:
@@ -212,8 +213,7 @@ class Store:
             try:
                 db = self._open()
             except sqlite3.Error as exc:
-                self.unwritable = _describe(exc, self.path, opening=True).removesuffix(
-                    "; nothing was changed")
+                self.unwritable = _open_failure(exc, self.path)
                 return self.unwritable
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -226,8 +226,7 @@ class Store:
                 except sqlite3.Error:
                     pass
                 db.close()
-                self.unwritable = _describe(exc, self.path, opening=True).removesuffix(
-                    "; nothing was changed")
+                self.unwritable = _open_failure(exc, self.path)
                 return self.unwritable
             old, self._db = self._db, db
             self.read_only, self.unwritable = False, None
@@ -563,24 +562,7 @@ class Store:
         Returns ``(id, old_path, new_path)`` for each row moved.  A row already at a target path
         is replaced by the moved one.
         """
-        old_prefix = old.rstrip(os.sep) + os.sep
-        new_prefix = new.rstrip(os.sep) + os.sep
-
-        def go(db):
-            rows = _rows_at(db, old, "id, path")
-            moved = []
-            for rid, path in rows:
-                # a folder name ends at a "/", where UTF-8 decoding starts afresh: the str
-                # prefix matches as the bytes did
-                target = new if path == old else new_prefix + path[len(old_prefix):]
-                db.execute("DELETE FROM files WHERE path = CAST(? AS TEXT) AND id != ?",
-                           (_t(target), rid))
-                db.execute("UPDATE files SET path = CAST(? AS TEXT), offline = 0 WHERE id = ?",
-                           (_t(target), rid))
-                moved.append((int(rid), path, target))
-            return moved
-
-        return self._write(go)
+        return self._write(lambda db: _move_rows(db, old, new)[0])
 
     def apply_changes(self, changes: list[tuple], model_id: str, *, remember: int = 0
                       ) -> "Applied":
@@ -607,18 +589,8 @@ class Store:
                                 if r[4] == "ok" and r[5] == model_id and r[6] is not None)
                     results.append([(int(r[0]), r[1]) for r in rows])
                 elif change[0] == "move":
-                    _, old, new = change
-                    old_prefix = old.rstrip(os.sep) + os.sep
-                    new_prefix = new.rstrip(os.sep) + os.sep
-                    moved = []
-                    for rid, path in _rows_at(db, old, "id, path"):
-                        target = new if path == old else new_prefix + path[len(old_prefix):]
-                        replaced.extend(int(r[0]) for r in db.execute(
-                            "DELETE FROM files WHERE path = CAST(? AS TEXT) AND id != ? "
-                            "RETURNING id", (_t(target), rid)).fetchall())
-                        db.execute("UPDATE files SET path = CAST(? AS TEXT), offline = 0 "
-                                   "WHERE id = ?", (_t(target), rid))
-                        moved.append((int(rid), path, target))
+                    moved, gone = _move_rows(db, change[1], change[2])
+                    replaced.extend(gone)
                     results.append(moved)
                 else:
                     raise ValueError(f"unknown change {change[0]!r}")
@@ -790,9 +762,35 @@ def _rows_at(db: sqlite3.Connection, path: str, cols: str) -> list[tuple]:
                       (_t(path), *_prefix(path))).fetchall()
 
 
+def _move_rows(db: sqlite3.Connection, old: str, new: str
+               ) -> tuple[list[tuple[int, str, str]], list[int]]:
+    """Rename the file ``old``, or every file under the folder ``old``, to ``new`` (ids and
+    embeddings kept; a row already at a target path is replaced): ``(id, old, new)`` of each
+    row moved, and the ids of the rows replaced."""
+    old_prefix = old.rstrip(os.sep) + os.sep
+    new_prefix = new.rstrip(os.sep) + os.sep
+    moved, replaced = [], []
+    for rid, path in _rows_at(db, old, "id, path"):
+        # a folder name ends at a "/", where UTF-8 decoding starts afresh: the str prefix
+        # matches as the bytes did
+        target = new if path == old else new_prefix + path[len(old_prefix):]
+        replaced.extend(int(r[0]) for r in db.execute(
+            "DELETE FROM files WHERE path = CAST(? AS TEXT) AND id != ? RETURNING id",
+            (_t(target), rid)).fetchall())
+        db.execute("UPDATE files SET path = CAST(? AS TEXT), offline = 0 WHERE id = ?",
+                   (_t(target), rid))
+        moved.append((int(rid), path, target))
+    return moved, replaced
+
+
 def _bump(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
                "SET value = CAST(value AS INTEGER) + 1")
+
+
+def _open_failure(exc: sqlite3.Error, path: Path) -> str:
+    """Why the index at ``path`` could not be opened for writing, in plain words."""
+    return _describe(exc, path, opening=True).removesuffix("; nothing was changed")
 
 
 def _describe(exc: sqlite3.Error, path: Path, *, opening: bool = False) -> str:
