@@ -73,6 +73,21 @@ def _port(value: Any, *, zero_ok: bool = False) -> int:
     return value
 
 
+_UNSET = object()  # _set_per_client: forget the client's setting
+
+
+def _set_per_client(settings: OrderedDict, key: tuple, value: Any) -> None:
+    """Set (or, with ``_UNSET``, forget) one client's setting, keeping at most
+    ``MAX_REPLY_PORTS`` clients: the least recently set is forgotten first."""
+    if value is _UNSET:
+        settings.pop(key, None)
+        return
+    settings[key] = value
+    settings.move_to_end(key)
+    while len(settings) > MAX_REPLY_PORTS:
+        settings.popitem(last=False)
+
+
 def _number(tag: str, value: Any) -> float | None:
     """A numeric OSC argument as a float (None if ``tag`` is not a number type)."""
     if tag in "ihfd":
@@ -363,13 +378,7 @@ class Handlers:
         dest = self.dest_for(req.sender)
         key = (dest[0], dest[1])
         with self._lock:
-            if on:
-                self._similarity[key] = None
-                self._similarity.move_to_end(key)
-                while len(self._similarity) > MAX_REPLY_PORTS:
-                    self._similarity.popitem(last=False)
-            else:
-                self._similarity.pop(key, None)
+            _set_per_client(self._similarity, key, None if on else _UNSET)
         self._send(dest, f"{PREFIX}/similarity", 1 if on else 0)
 
     def _send_slots(self, dest: Dest, slots: int, results: Sequence) -> None:
@@ -456,13 +465,7 @@ class Handlers:
         port = _port(req.args[0], zero_ok=True)
         key = (req.sender[0], req.sender[1])
         with self._lock:
-            if port == 0:
-                self._reply_ports.pop(key, None)
-            else:
-                self._reply_ports[key] = port
-                self._reply_ports.move_to_end(key)
-                while len(self._reply_ports) > MAX_REPLY_PORTS:
-                    self._reply_ports.popitem(last=False)
+            _set_per_client(self._reply_ports, key, _UNSET if port == 0 else port)
         self.reply(req, f"{PREFIX}/reply_to", port)
 
     def paths(self, route: Route, req: Request) -> None:
@@ -477,13 +480,7 @@ class Handlers:
                 if form not in PATH_FORMS:
                     raise RequestError(f"unknown path form: {printable(form)!r} "
                                        f"(bytes or uri)")
-                if form == "uri":
-                    self._uri_dests[key] = None
-                    self._uri_dests.move_to_end(key)
-                    while len(self._uri_dests) > MAX_REPLY_PORTS:
-                        self._uri_dests.popitem(last=False)
-                else:
-                    self._uri_dests.pop(key, None)
+                _set_per_client(self._uri_dests, key, None if form == "uri" else _UNSET)
             form = "uri" if key in self._uri_dests else "bytes"
         self._send(dest, f"{PREFIX}/paths", form)
 
@@ -523,13 +520,7 @@ class Handlers:
             with self._lock:
                 if name:
                     self._list(name)
-                if name == DEFAULT_LIST:
-                    self._bindings.pop(key, None)
-                else:
-                    self._bindings[key] = name
-                    self._bindings.move_to_end(key)
-                    while len(self._bindings) > MAX_REPLY_PORTS:
-                        self._bindings.popitem(last=False)
+                _set_per_client(self._bindings, key, _UNSET if name == DEFAULT_LIST else name)
         self.reply(req, f"{PREFIX}/list", self.list_name(req.sender))
 
     # -- subscriptions --------------------------------------------------------------------
