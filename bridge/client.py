@@ -376,8 +376,9 @@ def ask_daemon_each(queries: Sequence[str], count: int, *, data_dir_arg=None, mo
 def ask_daemon(queries: Sequence[str], count: int, *, data_dir_arg=None, mode=None,
                weights=None, list_name: str = ""
                ) -> list[tuple[str, list[tuple[str, float, float | None]]]] | None:
-    """``[(query, [(path, score, similarity), ...]), ...]`` from a running daemon, or None when there is
-    none (or it could not answer: busy, lost datagrams, more than 100 results asked).
+    """``[(query, [(path, score, similarity), ...]), ...]`` from a running daemon, or None
+    when there is none (or it could not answer: busy, lost datagrams, more than 100 results
+    asked).
     Raises UserError with the daemon's message for a query it cannot serve."""
     answers = ask_daemon_each(queries, count, data_dir_arg=data_dir_arg, mode=mode,
                               weights=weights, list_name=list_name)
