@@ -131,9 +131,9 @@ def test_order_is_kept_within_a_batch(big, tmp_path):
     a, b = folder / "00030.wav", folder / "00031.wav"
     os.rename(a, tmp_path / "outside.wav")  # out of every watched folder
     os.unlink(b)
-    wait_for(lambda: lib.catalog.get(str(target)) is not None and
-             lib.catalog.get(str(target)).size > 0 and lib.is_indexed(str(target)),
-             timeout=60, message="the new file at a deleted path")
+    # one read per poll: the old row may be removed between two reads
+    wait_for(lambda: (e := lib.catalog.get(str(target))) is not None and e.size > 0
+             and lib.is_indexed(str(target)), timeout=60, message="the new file at a deleted path")
     assert indexer.wait_idle(30)
     assert lib.catalog.id_of(str(dest)) == src_id
     assert np.array_equal(lib.catalog.embedding(str(dest)), src_vec)
