@@ -415,11 +415,10 @@ class Catalog:
         return diagnose(self._store.path)
 
     def move(self, old: str, new: str) -> list[tuple[int, str, str]]:
-        """Rename a file or folder in the index, keeping embeddings: [(id, old, new), ...]."""
-        with self._write:
-            moved = self._store.move(old, new)
-            self._memory.rename(moved)
-            return moved
+        """Rename a file or folder in the index, keeping embeddings: [(id, old, new), ...].
+        A file already indexed at a target path is replaced, in the store and the search
+        index alike (it is the watcher's batched move, one change long)."""
+        return self.apply_changes([("move", old, new)])[0]
 
     def touch(self, stat: FileStat) -> None:
         """A file whose content did not change got a new size or mtime."""

@@ -164,3 +164,27 @@ def test_status_answers_while_the_index_loads_and_queries_wait_for_it(tmp_path, 
     assert sorted(r.path for r in results) == [str(folder / "t1.wav"), str(folder / "t2.wav")]
     assert not lib.catalog.loading and lib.indexed_count() == 3
     lib.close()
+
+
+def test_a_move_onto_an_indexed_file_replaces_it_in_the_search_index_too(tmp_path, encoder):
+    lib = Library(tmp_path / "data", encoder=encoder)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    a, b = folder / "a.wav", folder / "b.wav"
+    a.touch()
+    b.touch()
+    cat = lib.catalog
+    cat.add_root(str(folder), "osc")
+    moved_one, replaced = outcome(a, seed=0), outcome(b, seed=1)
+    cat.record([moved_one, replaced])
+    assert cat.indexed_count() == 2
+    generation = lib.catalog._store.generation()
+
+    assert cat.move(str(a), str(b)) == [(cat.id_of(str(b)), str(a), str(b))]
+
+    assert cat.indexed_count() == 1 and cat.indexed_paths() == [str(b)]
+    hits = cat.search(replaced.vector, 5)  # the replaced row's vector finds nothing of its own
+    assert [p for p, _ in hits] == [str(b)]
+    assert np.allclose(cat.embedding(str(b)), moved_one.vector)
+    assert lib.catalog._store.generation() > generation  # readers see the change
+    lib.close()

@@ -562,7 +562,7 @@ class Store:
         Returns ``(id, old_path, new_path)`` for each row moved.  A row already at a target path
         is replaced by the moved one.
         """
-        return self._write(lambda db: _move_rows(db, old, new)[0])
+        return self.apply_changes([("move", old, new)], "").results[0]
 
     def apply_changes(self, changes: list[tuple], model_id: str, *, remember: int = 0
                       ) -> "Applied":
