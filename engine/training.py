@@ -47,6 +47,10 @@ HOLDOUT = 0.2
 MIN_FOLDER_FILES = 3
 #: the per-model record of how it was trained and how it scored (in its folder)
 TRAINING_JSON = "training.json"
+#: results per held-back file whose (score, same folder) pairs fit the new model's calibration
+CALIBRATION_K = 30
+#: fewer pairs than this (or pairs of one kind only) fit no calibration
+MIN_CALIBRATION_PAIRS = 100
 
 
 class TrainingError(EngineError):
@@ -104,9 +108,10 @@ def _train(kind: str, paths: Sequence[str], *, epochs: int | None, members: int 
 
 
 def save_model(encoder: Encoder, models_dir: str | os.PathLike,
-               info: Mapping | None = None) -> str:
+               info: Mapping | None = None, *, calibration_map: Mapping | None = None) -> str:
     """Save ``encoder`` as ``models_dir/<model id>`` (written aside, moved into place whole),
-    with ``info`` as its :data:`TRAINING_JSON`; returns the folder's name."""
+    with ``info`` as its :data:`TRAINING_JSON` and ``calibration_map`` as its
+    ``calibration.json``; returns the folder's name."""
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=models_dir))
@@ -114,6 +119,10 @@ def save_model(encoder: Encoder, models_dir: str | os.PathLike,
         encoder.save(tmp)
         if info is not None:
             write_info(tmp, info)
+        if calibration_map is not None:
+            from . import calibration
+
+            calibration.save(tmp, calibration_map)
         name = encoder.model_id
         target = models_dir / name
         if target.exists():
@@ -192,12 +201,21 @@ def score_on_files(encoder: Encoder, holdout: Holdout, *, k: int = 10,
     files are indexed with the daemon's code path (a temporary data dir), each held-back file
     asks for its ``k`` most similar, and a result is relevant when it is from the same folder.
     Returns ``{"P@1", "P@5", "mAP@10", "n"}`` (:func:`engine.evaluate.score`)."""
+    return _check(encoder, holdout, k=k, work_dir=work_dir)[0]
+
+
+def _check(encoder: Encoder, holdout: Holdout, *, k: int = 10,
+           work_dir: str | os.PathLike | None = None) -> tuple[dict, dict]:
+    """:func:`score_on_files` and the ``{"score": [...], "same": [...]}`` pairs of every
+    held-back file's top :data:`CALIBRATION_K` results (the file itself left out), which a
+    calibration is fitted on."""
     from .evaluate import score
     from .service import Library
 
     labels = {p: {"class": c, "source": p, "origin": "files"}
               for p, c in holdout.labels.items()}
     results: dict[str, list[str]] = {}
+    pairs: dict[str, list] = {"score": [], "same": []}
     with tempfile.TemporaryDirectory(prefix="soundalike-check-", dir=work_dir) as tmp:
         lib = Library(Path(tmp) / "data", encoder=encoder)
         try:
@@ -207,11 +225,34 @@ def score_on_files(encoder: Encoder, holdout: Holdout, *, k: int = 10,
             indexed = set(lib.indexed_paths())
             for q in holdout.held:
                 if q in indexed:
-                    results[q] = [r.path for r in lib.similar(q, k)]
+                    got = lib.similar(q, max(k, CALIBRATION_K))
+                    results[q] = [r.path for r in got[:k]]
+                    for r in got[:CALIBRATION_K]:
+                        if r.path != q:
+                            pairs["score"].append(float(r.score))
+                            pairs["same"].append(
+                                labels.get(r.path, {}).get("class") == labels[q]["class"])
         finally:
             lib.close()
     s = score(labels, results, [q for q in holdout.held if q in results])["all"]
-    return {"P@1": s["P@1"], "P@5": s["P@5"], "mAP@10": s["mAP@10"], "n": s["n"]}
+    return ({"P@1": s["P@1"], "P@5": s["P@5"], "mAP@10": s["mAP@10"], "n": s["n"]}, pairs)
+
+
+def fit_held_back(pairs: Mapping[str, Sequence]) -> tuple[dict | None, str]:
+    """A calibration fitted on a new model's held-back pairs (:func:`_check`), so that its
+    similarity is the chance that a result is from the query's folder on files it was not
+    trained on; ``(None, why)`` when there are too few pairs, or pairs of one kind only."""
+    from . import calibration
+
+    n, pos = len(pairs["score"]), int(sum(pairs["same"]))
+    if n < MIN_CALIBRATION_PAIRS:
+        return None, (f"no calibrated similarity: {n} held-back pairs, fewer than "
+                      f"{MIN_CALIBRATION_PAIRS}")
+    if pos in (0, n):
+        return None, ("no calibrated similarity: the held-back files' results are all of "
+                      f"{'another' if pos == 0 else 'their own'} folder")
+    return (calibration.fit(pairs["score"], pairs["same"]),
+            f"similarity calibrated on {n} held-back pairs ({pos} of the query's folder)")
 
 
 def is_better(new: Mapping, old: Mapping) -> bool:
@@ -273,16 +314,19 @@ def train_checked(paths: Sequence[str], *, models_dir: str | os.PathLike,
                      on_epoch=on_epoch, on_load=on_load, **options)
     seconds = time.time() - t0
     say("scoring both models on the held-back files")
-    new_scores = score_on_files(encoder, holdout, work_dir=work_dir)
+    new_scores, pairs = _check(encoder, holdout, work_dir=work_dir)
     cur_scores = score_on_files(current, holdout, work_dir=work_dir)
+    fitted, about = fit_held_back(pairs)
+    say(about)
     info = {"trained_at": time.strftime("%Y-%m-%d %H:%M:%S"), "kind": kind,
             "fine_tuned_from": current.model_id if init is not None else None,
             "files": len(holdout.train), "held_back": len(holdout.held),
             "folders": len(set(holdout.labels.values())),
             "epochs": epochs if epochs is not None else "the recipe's",
             "seconds": round(seconds, 1), "held_back_scores": new_scores,
-            "compared_with": {"model_id": current.model_id, "scores": cur_scores}}
-    name = save_model(encoder, models_dir, info)
+            "compared_with": {"model_id": current.model_id, "scores": cur_scores},
+            "calibration": about}
+    name = save_model(encoder, models_dir, info, calibration_map=fitted)
     return Checked(name, new_scores, cur_scores, current.model_id,
                    is_better(new_scores, cur_scores), init is not None, holdout)
 

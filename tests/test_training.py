@@ -199,3 +199,37 @@ def test_train_never_activates_a_model_that_is_not_better_and_rolls_back(cli_env
     assert st["model_id"] == current.group(1) and st["indexed"] == 18
     q = str(lib / "kicks" / "kick_0.wav")
     assert len(json.loads(run(env, "similar", "--local", "--json", q).stdout)["results"]) == 10
+
+
+def test_a_trained_models_similarity_is_calibrated_on_its_held_back_files(tmp_path, encoder):
+    """The pairs are every held-back file's top results with whether each is from its folder;
+    the calibration fitted on them goes into the saved model's folder, where the daemon
+    reads it (engine.models.ActiveModel), and a similarity of 0.5 or more is right at least
+    half the time on those pairs (the map is monotone)."""
+    from engine import calibration
+    from engine.training import CALIBRATION_K, _check, fit_held_back, save_model
+
+    lib = _folders(tmp_path / "lib", n=12)
+    holdout = split_by_folder(_paths(lib))
+    scores, pairs = _check(encoder, holdout)
+    n = len(holdout.held)
+    assert scores["n"] == n == 6  # two of each folder's twelve
+    assert len(pairs["score"]) == len(pairs["same"]) == n * CALIBRATION_K
+    fitted, about = fit_held_back(pairs)
+    assert fitted is not None and f"calibrated on {n * CALIBRATION_K} held-back pairs" in about
+    sim = calibration.apply(fitted, pairs["score"])
+    same = [s for s, v in zip(pairs["same"], sim) if v >= 0.5]
+    assert same and sum(same) / len(same) >= 0.5
+    name = save_model(encoder, tmp_path / "models", {"kind": encoder.kind},
+                      calibration_map=fitted)
+    assert calibration.load(tmp_path / "models" / name) == fitted
+
+
+def test_too_few_held_back_pairs_fit_no_calibration():
+    from engine.training import MIN_CALIBRATION_PAIRS, fit_held_back
+
+    few = {"score": [0.5] * (MIN_CALIBRATION_PAIRS - 1), "same": [True, False] * 49 + [True]}
+    assert fit_held_back(few)[0] is None and "fewer than" in fit_held_back(few)[1]
+    one_kind = {"score": [0.1 * (i % 10) for i in range(200)], "same": [False] * 200}
+    fitted, about = fit_held_back(one_kind)
+    assert fitted is None and "all of another folder" in about
