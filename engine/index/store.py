@@ -433,10 +433,7 @@ class Store:
         ids = np.asarray(ids_, dtype=np.int64)
         lengths = np.fromiter((-1 if n is None else n for n in lengths_), dtype=np.int64,
                               count=len(ids))
-        positive = lengths[lengths > 0]
-        width = int(np.bincount(positive).argmax()) if positive.size else 0  # the usual one
-        good = (lengths == width) if width > 0 and width % 4 == 0 else \
-            np.zeros(len(ids), dtype=bool)
+        width, good = _usual_width(lengths)
         damaged: list[tuple[int, str]] = []
         paths = list(paths)
         if not good.all():
@@ -717,11 +714,10 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(_describe(exc, self.path)) from None
         generation = (int(row[0]) if row else 0) + 1
-        widths = [len(r[2]) for r in rows]
-        width = max(set(widths), key=widths.count) if widths else 0
-        good = [r for r in rows if len(r[2]) == width and width % 4 == 0 and width]
-        damaged = [(int(r[0]), r[1]) for r in rows if not (len(r[2]) == width and width % 4 == 0
-                                                         and width)]
+        width, usual = _usual_width(np.fromiter((len(r[2]) for r in rows), dtype=np.int64,
+                                                count=len(rows)))
+        good = [r for r, ok in zip(rows, usual.tolist()) if ok]
+        damaged = [(int(r[0]), r[1]) for r, ok in zip(rows, usual.tolist()) if not ok]
         ids = np.fromiter((r[0] for r in good), dtype=np.int64, count=len(good))
         vecs = np.frombuffer(bytearray(b"".join(r[2] for r in good)), dtype=np.float32) \
             .reshape(len(good), width // 4) if good else np.empty((0, width // 4), np.float32)
@@ -781,6 +777,17 @@ def _move_rows(db: sqlite3.Connection, old: str, new: str
                    (_t(target), rid))
         moved.append((int(rid), path, target))
     return moved, replaced
+
+
+def _usual_width(lengths: np.ndarray) -> tuple[int, np.ndarray]:
+    """The usual embedding length in bytes (the most common positive one; -1 stands for a
+    missing embedding) and which rows have it; no row has it unless it is a whole number of
+    float32 values."""
+    positive = lengths[lengths > 0]
+    width = int(np.bincount(positive).argmax()) if positive.size else 0
+    good = (lengths == width) if width > 0 and width % 4 == 0 else \
+        np.zeros(len(lengths), dtype=bool)
+    return width, good
 
 
 def _bump(db: sqlite3.Connection) -> None:
