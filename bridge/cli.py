@@ -477,7 +477,11 @@ def cmd_train(args) -> int:
         logs = dict(logs)
         member, members = logs.pop("member", None), logs.pop("members", None)
         parts = ", ".join(f"{k} {v:.5f}" for k, v in sorted(logs.items()))
-        which = f" (network {member} of {members})" if member else ""
+        which = ""
+        if member:  # the trainer counts the epochs of all networks: say this network's
+            per = epochs // members
+            epoch, epochs = epoch - (member - 1) * per, per
+            which = f" (network {member} of {members})"
         print(f"epoch {epoch}/{epochs}{which}: {parts}", file=sys.stderr, flush=True)
 
     def on_load(done, total):

@@ -177,7 +177,10 @@ def test_train_never_activates_a_model_that_is_not_better_and_rolls_back(cli_env
     lib = _folders(tmp_path / "lib")
     run(env, "index", str(lib))
     assert _status(env)["indexed"] == 18
-    proc = run(env, "train", str(lib), "--epochs", "1", "--members", "1")
+    proc = run(env, "train", str(lib), "--epochs", "1", "--members", "2")
+    assert [line.split(":")[0] for line in proc.stderr.splitlines()
+            if line.startswith("epoch ")] == ["epoch 1/1 (network 1 of 2)",
+                                              "epoch 1/1 (network 2 of 2)"]
     current = re.search(r"^  current  (\S+) +P@1 [\d.]+  P@5 ([\d.]+)", proc.stdout, re.M)
     new = re.search(r"^  new      (\S+) +P@1 [\d.]+  P@5 ([\d.]+)", proc.stdout, re.M)
     assert current and new, proc.stdout
