@@ -54,6 +54,11 @@ class Peer:
         self.sock.sendto(encode(address, *args), ("127.0.0.1", self.port))
         return receive(self.sock, lambda m: m.address in until, timeout)
 
+    def status(self, timeout: float = 2.0):
+        """``/soundalike/status`` as a tuple, or None when no answer came."""
+        m = self.ask("/soundalike/status", until=("/soundalike/status",), timeout=timeout)
+        return tuple(m.args) if m is not None else None
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

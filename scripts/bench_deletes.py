@@ -31,24 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.client import receive  # noqa: E402
-from bridge.osc_wire import encode  # noqa: E402
+from scripts.bench_daemon import Peer  # noqa: E402  (the same client as bench_daemon)
 from scripts.bench_light import fill  # noqa: E402  (the same fill as the other benchmarks)
-
-
-class Peer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-
-    def ask(self, address, *args, until, timeout=2.0):
-        self.sock.sendto(encode(address, *args), ("127.0.0.1", self.port))
-        return receive(self.sock, lambda m: m.address in until, timeout)
-
-    def status(self):
-        m = self.ask("/soundalike/status", until=("/soundalike/status",))
-        return tuple(m.args) if m is not None else None
 
 
 def wait(cond, timeout: float, what: str, interval: float = 0.05) -> float:
