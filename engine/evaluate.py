@@ -217,6 +217,18 @@ def score(labels: Mapping[str, Mapping], results: Mapping[str, list[str]],
     return out
 
 
+def add_pairs(pairs: Mapping[str, list], query: str, results: Iterable, labels: Mapping
+              ) -> None:
+    """Append to ``pairs`` (``{"score": [...], "same": [...]}``) the cosine of each of
+    ``query``'s results (best first; the query itself left out) and whether it is of the
+    query's class: what a calibration is fitted and checked on (engine/calibration.py)."""
+    cls = labels[query]["class"]
+    for r in results:
+        if r.path != query:
+            pairs["score"].append(round(r.score, 6))
+            pairs["same"].append(labels.get(r.path, {}).get("class") == cls)
+
+
 def paired_difference(a: Mapping, b: Mapping, metric: str, *,
                       group: str = "all") -> dict | None:
     """How much better ``b`` scores than ``a`` (two :func:`score` results over the same
@@ -334,10 +346,7 @@ def _run_encoder(name: str, encoder: Encoder, corpus_dir: str, rows: list, label
                     failed[q] = str(exc)
                     continue
                 results[q] = [r.path for r in got]
-                for r in got:  # what the calibration is fitted and checked on
-                    if r.path != q:
-                        pairs["score"].append(round(r.score, 6))
-                        pairs["same"].append(labels[r.path]["class"] == labels[q]["class"])
+                add_pairs(pairs, q, got, labels)
             query_ms = (time.perf_counter() - t0) / max(len(asked), 1) * 1000
         finally:
             lib.close()

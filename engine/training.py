@@ -209,7 +209,7 @@ def _check(encoder: Encoder, holdout: Holdout, *, k: int = 10,
     """:func:`score_on_files` and the ``{"score": [...], "same": [...]}`` pairs of every
     held-back file's top :data:`CALIBRATION_K` results (the file itself left out), which a
     calibration is fitted on."""
-    from .evaluate import score
+    from .evaluate import add_pairs, score
     from .service import Library
 
     labels = {p: {"class": c, "source": p, "origin": "files"}
@@ -227,11 +227,7 @@ def _check(encoder: Encoder, holdout: Holdout, *, k: int = 10,
                 if q in indexed:
                     got = lib.similar(q, max(k, CALIBRATION_K))
                     results[q] = [r.path for r in got[:k]]
-                    for r in got[:CALIBRATION_K]:
-                        if r.path != q:
-                            pairs["score"].append(float(r.score))
-                            pairs["same"].append(
-                                labels.get(r.path, {}).get("class") == labels[q]["class"])
+                    add_pairs(pairs, q, got[:CALIBRATION_K], labels)
         finally:
             lib.close()
     s = score(labels, results, [q for q in holdout.held if q in results])["all"]
